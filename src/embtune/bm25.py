@@ -1,0 +1,100 @@
+"""BM25 ranking over a corpus: rank-bm25's BM25Okapi, plus a sparse-matrix engine that scores the same model."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+from scipy import sparse
+
+from embtune.errors import EmbtuneError
+
+_WORD = re.compile(r"\w+")
+
+
+def split_tokenizer(text: str) -> list[str]:
+    """Lower-case and split on whitespace (punctuation stays attached)."""
+    return text.lower().split()
+
+
+def word_tokenizer(text: str) -> list[str]:
+    """Lower-case word tokens (``\\w+``)."""
+    return _WORD.findall(text.lower())
+
+
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {"split": split_tokenizer, "word": word_tokenizer}
+
+
+def get_tokenizer(name: str) -> Callable[[str], list[str]]:
+    """A tokenizer by config name; an unknown name lists the known ones."""
+    try:
+        return TOKENIZERS[name]
+    except KeyError:
+        raise EmbtuneError(f"unknown BM25 tokenizer '{name}'; choose one of: {', '.join(TOKENIZERS)}.") from None
+
+
+class BM25Index:
+    """BM25Okapi over a corpus (rank-bm25's idf, k1, b, epsilon), scored by one sparse matrix product.
+
+    ``engine="rank_bm25"`` scores with rank-bm25's own ``get_scores`` (slow, the reference);
+    ``engine="sparse"`` precomputes each (doc, term) weight of the same model and gives the same scores.
+    """
+
+    def __init__(
+        self,
+        doc_ids: list[str],
+        texts: list[str],
+        tokenizer: str = "word",
+        engine: str = "sparse",
+        k1: float = 1.5,
+        b: float = 0.75,
+        epsilon: float = 0.25,
+    ) -> None:
+        if engine not in ("sparse", "rank_bm25"):
+            raise EmbtuneError(f"unknown BM25 engine '{engine}'; choose 'sparse' or 'rank_bm25'.")
+        self.doc_ids = doc_ids
+        self.tokenize = get_tokenizer(tokenizer)
+        self.engine = engine
+        tokenized = [self.tokenize(t) for t in texts]
+        self.model = BM25Okapi(tokenized, k1=k1, b=b, epsilon=epsilon)
+        if engine == "sparse":
+            self._build_matrix()
+
+    def _build_matrix(self) -> None:
+        m = self.model
+        self.vocab = {term: i for i, term in enumerate(m.idf)}
+        doc_len = np.asarray(m.doc_len, dtype=np.float64)
+        rows, cols, tfs = [], [], []
+        for d, freqs in enumerate(m.doc_freqs):
+            for term, tf in freqs.items():
+                rows.append(d)
+                cols.append(self.vocab[term])
+                tfs.append(tf)
+        rows_a, cols_a, tf_a = np.asarray(rows), np.asarray(cols), np.asarray(tfs, dtype=np.float64)
+        idf = np.asarray([m.idf[t] for t in self.vocab], dtype=np.float64)
+        norm = m.k1 * (1 - m.b + m.b * doc_len[rows_a] / m.avgdl)
+        weights = idf[cols_a] * (tf_a * (m.k1 + 1) / (tf_a + norm))
+        self.matrix = sparse.csr_matrix((weights, (rows_a, cols_a)), shape=(len(doc_len), len(self.vocab)))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document for one query (rank-bm25 semantics: repeated query terms add up)."""
+        tokens = self.tokenize(query)
+        if self.engine == "rank_bm25":
+            return self.model.get_scores(tokens)
+        counts = Counter(t for t in tokens if t in self.vocab)
+        q = np.zeros(len(self.vocab), dtype=np.float64)
+        for term, c in counts.items():
+            q[self.vocab[term]] = c
+        return self.matrix @ q
+
+    def top_k(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The k best (doc id, score), ties broken by doc order (stable)."""
+        return self.rank(self.scores(query), k)
+
+    def rank(self, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The k best (doc id, score) of precomputed scores, ties broken by doc order."""
+        order = np.argsort(-scores, kind="stable")[: min(k, len(scores))]
+        return [(self.doc_ids[i], float(scores[i])) for i in order]

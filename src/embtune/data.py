@@ -1,0 +1,205 @@
+"""Load a data source into one canonical shape: queries, a corpus and relevance judgements per split."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embtune.errors import EmbtuneError
+
+Qrels = dict[str, dict[str, int]]  # query id -> {doc id: relevance > 0}
+
+
+@dataclass
+class RetrievalData:
+    """Queries and documents with relevance judgements per split (``train``, ``dev``, ``test``).
+
+    ``negatives`` holds hard negatives the source itself provides (query id -> doc ids).
+    """
+
+    name: str
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: dict[str, Qrels]
+    negatives: dict[str, list[str]] = field(default_factory=dict)
+
+    def split(self, split: str) -> Qrels:
+        """The judgements of one split; a clear error when the split is missing or empty."""
+        qrels = self.qrels.get(split)
+        if not qrels:
+            have = ", ".join(f"{s} ({len(q)} queries)" for s, q in self.qrels.items()) or "none"
+            raise EmbtuneError(
+                f"dataset '{self.name}': split '{split}' is empty or missing (splits found: {have}). "
+                "Add data for it or point the dataset config at a source that has it."
+            )
+        return qrels
+
+    def fingerprint(self) -> str:
+        """A sha256 over every text and judgement: equal data, equal fingerprint."""
+        h = hashlib.sha256()
+        for part in (self.corpus, self.queries, self.qrels, self.negatives):
+            h.update(json.dumps(part, sort_keys=True, ensure_ascii=False).encode())
+        return h.hexdigest()[:16]
+
+
+def _text_id(prefix: str, text: str) -> str:
+    return f"{prefix}{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) from a JSONL file; a bad line raises an error naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmbtuneError(f"data file not found: {path}. Check the path (paths.data_dir / dataset config).")
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise EmbtuneError(
+                    f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}). "
+                    "Each line must be one JSON object."
+                ) from None
+            if not isinstance(obj, dict):
+                raise EmbtuneError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}.")
+            yield lineno, obj
+
+
+def _require_text(obj: dict, key: str, path: Path, lineno: int) -> str:
+    if key not in obj:
+        raise EmbtuneError(
+            f"{path}:{lineno}: missing column '{key}' (columns found: {', '.join(sorted(obj)) or 'none'}). "
+            "Rename the field or map it in the dataset config."
+        )
+    value = obj[key]
+    if not isinstance(value, str) or not value.strip():
+        raise EmbtuneError(f"{path}:{lineno}: column '{key}' must be a non-empty string, got {value!r}.")
+    return value
+
+
+def load_jsonl_pairs(
+    name: str,
+    files: dict[str, str],
+    query_field: str = "query",
+    positive_field: str = "positive",
+    negative_field: str = "negative",
+) -> RetrievalData:
+    """Load (query, positive[, negative]) JSONL files, one per split, into RetrievalData.
+
+    Every distinct passage becomes one corpus document (negatives included, as real distractors); the same
+    query text on several lines is one query with several positives.
+    """
+    corpus: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    qrels: dict[str, Qrels] = {}
+    negatives: dict[str, list[str]] = {}
+    for split, file in files.items():
+        path = Path(file)
+        split_qrels: Qrels = {}
+        for lineno, obj in read_jsonl(path):
+            query = _require_text(obj, query_field, path, lineno)
+            positive = _require_text(obj, positive_field, path, lineno)
+            qid = _text_id("q", query)
+            pid = _text_id("d", positive)
+            queries[qid] = query
+            corpus[pid] = positive
+            split_qrels.setdefault(qid, {})[pid] = 1
+            if obj.get(negative_field) is not None:
+                negative = _require_text(obj, negative_field, path, lineno)
+                nid = _text_id("d", negative)
+                corpus[nid] = negative
+                if nid not in negatives.setdefault(qid, []):
+                    negatives[qid].append(nid)
+        if not split_qrels:
+            raise EmbtuneError(f"{path}: split '{split}' has no rows. Add examples or remove the split.")
+        qrels[split] = split_qrels
+    # a passage that is a positive of a query can't also be its negative
+    for qid, nids in negatives.items():
+        relevant = {d for split_qrels in qrels.values() for d in split_qrels.get(qid, {})}
+        negatives[qid] = [n for n in nids if n not in relevant]
+    return RetrievalData(name=name, corpus=corpus, queries=queries, qrels=qrels, negatives=negatives)
+
+
+def load_beir(name: str, path: str, splits: list[str]) -> RetrievalData:
+    """Load a BEIR-layout dir: ``corpus.jsonl`` (title + text), ``queries.jsonl``, ``qrels/<split>.tsv``."""
+    root = Path(path)
+    if not root.is_dir():
+        raise EmbtuneError(
+            f"dataset dir not found: {root}. Set paths.data_dir to the folder that holds '{name}/' "
+            f"(e.g. paths.data_dir=../shared/data) or download it from the Hugging Face Hub (BeIR/{name})."
+        )
+    corpus_file, queries_file = root / "corpus.jsonl", root / "queries.jsonl"
+    corpus = {}
+    for lineno, obj in read_jsonl(corpus_file):
+        doc_id = str(_require_field(obj, "_id", corpus_file, lineno))
+        corpus[doc_id] = (str(obj.get("title") or "") + " " + _require_text(obj, "text", corpus_file, lineno)).strip()
+    queries = {
+        str(_require_field(obj, "_id", queries_file, lineno)): _require_text(obj, "text", queries_file, lineno)
+        for lineno, obj in read_jsonl(queries_file)
+    }
+    qrels = {split: _read_qrels(root / "qrels" / f"{split}.tsv", queries, corpus) for split in splits}
+    return RetrievalData(name=name, corpus=corpus, queries=queries, qrels=qrels)
+
+
+def _require_field(obj: dict, key: str, path: Path, lineno: int) -> object:
+    if key not in obj:
+        raise EmbtuneError(
+            f"{path}:{lineno}: missing column '{key}' (columns found: {', '.join(sorted(obj)) or 'none'})."
+        )
+    return obj[key]
+
+
+def _read_qrels(path: Path, queries: dict[str, str], corpus: dict[str, str]) -> Qrels:
+    """Read a BEIR qrels TSV (header ``query-id corpus-id score``); ids must exist; score 0 = not relevant."""
+    if not path.is_file():
+        raise EmbtuneError(f"qrels file not found: {path}. BEIR dirs hold qrels/<split>.tsv per split.")
+    qrels: Qrels = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        expected = {"query-id", "corpus-id", "score"}
+        if not reader.fieldnames or not expected <= set(reader.fieldnames):
+            raise EmbtuneError(
+                f"{path}:1: header must name query-id, corpus-id and score (found: {reader.fieldnames})."
+            )
+        for lineno, row in enumerate(reader, start=2):
+            qid, did = row["query-id"], row["corpus-id"]
+            if qid not in queries:
+                raise EmbtuneError(f"{path}:{lineno}: query id '{qid}' is not in queries.jsonl.")
+            if did not in corpus:
+                raise EmbtuneError(f"{path}:{lineno}: corpus id '{did}' is not in corpus.jsonl.")
+            try:
+                score = int(row["score"])
+            except (TypeError, ValueError):
+                raise EmbtuneError(f"{path}:{lineno}: score {row['score']!r} is not an integer.") from None
+            if score > 0:
+                qrels.setdefault(qid, {})[did] = score
+    if not qrels:
+        raise EmbtuneError(f"{path}: no relevant (score > 0) judgements. The split would be empty.")
+    return qrels
+
+
+def carve_dev_split(data: RetrievalData, fraction: float, seed: int) -> RetrievalData:
+    """Move a deterministic ``fraction`` of train queries into a ``dev`` split, unless the source has one."""
+    if "dev" in data.qrels or fraction <= 0:
+        return data
+    train = data.split("train")
+    qids = sorted(train)
+    random.Random(seed).shuffle(qids)
+    n_dev = max(1, round(len(qids) * fraction))
+    if n_dev >= len(qids):
+        raise EmbtuneError(
+            f"dataset '{data.name}': dataset.dev_fraction={fraction} leaves no training queries "
+            f"({len(qids)} in train). Lower it."
+        )
+    dev_ids = set(qids[:n_dev])
+    qrels = dict(data.qrels)
+    qrels["train"] = {q: d for q, d in train.items() if q not in dev_ids}
+    qrels["dev"] = {q: d for q, d in train.items() if q in dev_ids}
+    return RetrievalData(data.name, data.corpus, data.queries, qrels, data.negatives)

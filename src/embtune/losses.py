@@ -1,0 +1,25 @@
+"""Losses: sentence-transformers' own classes, built from loss/ configs, checked against the data format."""
+
+from __future__ import annotations
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from sentence_transformers import SentenceTransformer
+
+from embtune.errors import EmbtuneError
+
+
+def check_loss_accepts_format(loss_cfg: DictConfig, format_name: str) -> None:
+    """Fail before anything loads when the loss cannot learn from the chosen data format."""
+    accepts = list(loss_cfg.accepts)
+    if format_name not in accepts:
+        raise EmbtuneError(
+            f"loss={loss_cfg.name} does not train on data_format={format_name}: it accepts "
+            f"{', '.join(accepts)}. Fix: pick data_format={accepts[0]} (or another loss)."
+        )
+
+
+def build_loss(loss_cfg: DictConfig, model: SentenceTransformer) -> torch.nn.Module:
+    """Instantiate the configured loss class around ``model``."""
+    return instantiate(loss_cfg.module, model=model)

@@ -1,0 +1,33 @@
+"""Deltas between the baselines and the fine-tuned model, and the small table a run prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BLOCKS = ("bm25", "zero_shot", "fine_tuned")
+
+
+def with_deltas(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Add ``delta``: fine-tuned minus zero-shot (absolute and relative) and minus BM25, on the main metric."""
+    main = metrics["main_metric"]
+    tuned = metrics["fine_tuned"][main]
+    delta: dict[str, float] = {}
+    if "zero_shot" in metrics:
+        base = metrics["zero_shot"][main]
+        delta["vs_zero_shot"] = tuned - base
+        delta["vs_zero_shot_rel"] = (tuned - base) / base if base else float("nan")
+    if "bm25" in metrics:
+        delta["vs_bm25"] = tuned - metrics["bm25"][main]
+    return {**metrics, "delta": delta}
+
+
+def format_table(metrics: dict[str, Any], keys: tuple[str, ...] = ("ndcg@10", "mrr@10", "recall@100")) -> str:
+    """A fixed-width table: one row per system (BM25, zero-shot, fine-tuned), one column per metric."""
+    keys = tuple(k for k in keys if k in metrics.get("fine_tuned", {})) or (metrics["main_metric"],)
+    lines = [f"{metrics['dataset']} / {metrics['split']}", f"{'system':<12}" + "".join(f"{k:>12}" for k in keys)]
+    for block in BLOCKS:
+        if block in metrics:
+            lines.append(f"{block:<12}" + "".join(f"{metrics[block].get(k, float('nan')):>12.4f}" for k in keys))
+    if metrics.get("delta"):
+        lines.append("delta: " + ", ".join(f"{k} {v:+.4f}" for k, v in metrics["delta"].items()))
+    return "\n".join(lines)

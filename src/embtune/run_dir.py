@@ -1,0 +1,78 @@
+"""The run-directory contract: metrics.json and run_info.json written atomically, FAILED on error."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+TRACKED_PACKAGES = (
+    "embtune", "sentence-transformers", "transformers", "torch", "datasets", "hydra-core", "omegaconf",
+    "rank-bm25", "wandb", "numpy",
+)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to a temp file in the same dir, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_failed(run_dir: Path, error: BaseException) -> None:
+    """Leave a FAILED marker holding the one-line error."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    (run_dir / "FAILED").write_text(message + "\n", encoding="utf-8")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state(cwd: Path | None = None) -> dict[str, Any]:
+    """Commit and dirty flag of the repo embtune runs from (nulls outside git)."""
+    here = cwd or Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=here, capture_output=True, text=True, check=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def run_info(**fields: Any) -> dict[str, Any]:
+    """What a run needs to be re-run and trusted: versions, git, Python, plus the recipe's own fields."""
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "git": git_state(),
+        "argv": sys.argv,
+        **fields,
+    }

@@ -1,0 +1,155 @@
+"""The training recipe, top to bottom: data -> format -> model -> loss -> baselines -> train -> evaluate -> save.
+
+    python -m embtune.train                                   # MiniLM on the embedded default data
+    python -m embtune.train experiment=scifact_minilm paths.data_dir=../shared/data
+    python -m embtune.train -m model=minilm,mpnet loss=mnrl,cosent data_format=pairs,scored
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from sentence_transformers import SentenceTransformerTrainer
+from transformers import set_seed
+
+from embtune import data as data_lib
+from embtune.errors import EmbtuneError
+from embtune.evaluation import build_ir_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
+from embtune.formats import build_rows
+from embtune.losses import build_loss, check_loss_accepts_format
+from embtune.models import load_model, resolve_model
+from embtune.report import format_table, with_deltas
+from embtune.run_dir import run_info, write_failed, write_json_atomic
+from embtune.tracking import finish_logger, log_final_metrics, setup_logger
+from embtune.training import build_training_args, column_prompts
+
+log = logging.getLogger("embtune.train")
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Run the whole recipe once; returns the metrics written to ``run_dir/metrics.json``."""
+    set_seed(cfg.seed)
+
+    # 1. Choices that cannot work together fail here, before any data or model loads.
+    check_loss_accepts_format(cfg.loss, cfg.data_format.name)
+
+    # 2. Data: the source as queries + corpus + judgements; a dev split carved from train if missing.
+    data = instantiate(cfg.dataset.source)
+    data = data_lib.carve_dev_split(data, cfg.dataset.dev_fraction, cfg.seed)
+    negatives = data.negatives
+    if cfg.mining.name != "none":
+        miner = instantiate(OmegaConf.masked_copy(cfg.mining, [k for k in cfg.mining if k != "name"]))
+        negatives = miner(data, "train")
+    train_rows = build_rows(data, "train", cfg.data_format, negatives)
+    log.info("train rows (%s): %d", cfg.data_format.name, len(train_rows))
+
+    # 3. Model: resolved offline-first, loaded with its prompts.
+    builder = instantiate(cfg.model.builder) if cfg.model.get("builder") else None
+    resolved = resolve_model(cfg.model.name_or_path, cfg.paths.cache_dir, builder)
+    model = load_model(cfg.model, resolved)
+    model_prompts = dict(cfg.model.prompts) if cfg.model.prompts else None
+
+    # 4. Loss: sentence-transformers' own class.
+    loss = build_loss(cfg.loss, model)
+
+    # 5. Evaluators: dev during training (picks the best checkpoint), test at the end.
+    dev_evaluator = build_ir_evaluator(
+        data, "dev", cfg.evaluator, model_prompts, cfg.dataset.dev_corpus_size, cfg.seed
+    )
+    test_evaluator = build_ir_evaluator(data, "test", cfg.evaluator, model_prompts)
+    best_metric = primary_metric_key(dev_evaluator, model, cfg.evaluator.main_metric)
+
+    # 6. Baselines on the test split: plain BM25 and the zero-shot base model.
+    metrics: dict[str, Any] = {"dataset": data.name, "split": "test", "main_metric": cfg.evaluator.main_metric}
+    if cfg.evaluate_bm25:
+        metrics["bm25"] = evaluate_bm25(data, test_evaluator)
+    if cfg.evaluate_zero_shot:
+        metrics["zero_shot"] = evaluate_model(model, test_evaluator)
+
+    # 7. Fine-tune.
+    report_to = setup_logger(cfg.logger, run_dir, cfg.run_name)
+    args = build_training_args(
+        cfg.trainer,
+        run_dir / "checkpoints",
+        batch_sampler=cfg.loss.batch_sampler,
+        prompts=column_prompts(cfg.data_format, cfg.model.prompts),
+        metric_for_best_model=best_metric,
+        report_to=report_to,
+        run_name=cfg.run_name,
+        seed=cfg.seed,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=train_rows, loss=loss, evaluator=dev_evaluator
+    )
+    started = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - started
+    logged = {k for entry in trainer.state.log_history for k in entry}
+    if args.load_best_model_at_end and best_metric not in logged:
+        raise EmbtuneError(
+            f"the trainer never logged '{best_metric}', so the best checkpoint could not be chosen. "
+            f"Logged keys: {sorted(k for k in logged if k.startswith('eval_'))}."
+        )
+
+    # 8. Evaluate the fine-tuned model on the same test split.
+    metrics["fine_tuned"] = evaluate_model(model, test_evaluator)
+    metrics = with_deltas(metrics)
+    metrics["train"] = {
+        "seconds": round(train_seconds, 2),
+        "examples": len(train_rows),
+        "epochs": float(trainer.state.epoch or 0),
+        "steps": int(trainer.state.global_step),
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "device": str(model.device),
+    }
+    log_final_metrics(report_to, metrics)
+    finish_logger(report_to)
+
+    # 9. Save the model and the run's record; metrics.json last (its presence means "finished").
+    if cfg.save_model:
+        model.save(str(run_dir / "model"))
+    write_json_atomic(
+        run_dir / "run_info.json",
+        run_info(
+            run_name=cfg.run_name,
+            dataset_fingerprint=data.fingerprint(),
+            model={"name_or_path": cfg.model.name_or_path, "source": resolved.source,
+                   "path": str(resolved.path), "weights_sha256": resolved.weights_sha256},
+            trust_remote_code=bool(cfg.model.trust_remote_code),
+            device=str(model.device),
+            cuda=torch.cuda.is_available(),
+        ),
+    )
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    print(format_table(metrics), flush=True)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entrypoint: runs the recipe; on failure leaves FAILED in the run dir; returns the sweep metric."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        metrics = train(cfg, run_dir)
+    except EmbtuneError as e:
+        write_failed(run_dir, e)
+        finish_logger(list(cfg.logger.report_to), failed=True)
+        log.error("%s", e)
+        raise SystemExit(f"error: {e}") from None
+    except BaseException as e:
+        write_failed(run_dir, e)
+        finish_logger(list(cfg.logger.report_to), failed=True)
+        raise
+    return metrics["fine_tuned"].get(cfg.optimized_metric)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""SentenceTransformerTrainingArguments from the trainer/, loss/, model/ and data_format/ choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from sentence_transformers import SentenceTransformerTrainingArguments
+
+from embtune.errors import EmbtuneError
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def column_prompts(fmt: DictConfig, model_prompts: DictConfig | None) -> dict[str, str] | None:
+    """Per-column training prompts: each text column gets the prompt of its role (query / document)."""
+    if not model_prompts:
+        return None
+    prompts = {col: model_prompts.get(role) for col, role in fmt.text_columns.items()}
+    return {col: p for col, p in prompts.items() if p} or None
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """fp16 / bf16 flags: mixed precision only where the device supports it."""
+    if precision not in PRECISIONS:
+        raise EmbtuneError(f"trainer.precision={precision!r}: choose one of {', '.join(PRECISIONS)}.")
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        bf16 = cuda and torch.cuda.is_bf16_supported()
+        return {"bf16": bf16, "fp16": cuda and not bf16}
+    if precision in ("fp16", "bf16") and not cuda:
+        raise EmbtuneError(f"trainer.precision={precision} needs a CUDA GPU; use auto or fp32 on this machine.")
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def build_training_args(
+    trainer_cfg: DictConfig,
+    output_dir: Path,
+    *,
+    batch_sampler: str,
+    prompts: dict[str, str] | None,
+    metric_for_best_model: str,
+    report_to: list[str],
+    run_name: str,
+    seed: int,
+) -> SentenceTransformerTrainingArguments:
+    """Training arguments: the trainer/ config plus what the other groups decide."""
+    args = OmegaConf.to_container(trainer_cfg.args, resolve=True)
+    assert isinstance(args, dict)
+    try:
+        return SentenceTransformerTrainingArguments(
+            output_dir=str(output_dir),
+            batch_sampler=batch_sampler,
+            prompts=prompts,
+            metric_for_best_model=metric_for_best_model,
+            greater_is_better=True,
+            report_to=report_to,
+            run_name=run_name,
+            seed=seed,
+            data_seed=seed,
+            **precision_flags(str(trainer_cfg.precision)),
+            **args,
+        )
+    except TypeError as e:
+        raise EmbtuneError(f"trainer.args: {e}. Check the key names against TrainingArguments.") from None
