@@ -64,8 +64,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise EmbtuneError(
-                    f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}). "
-                    "Each line must be one JSON object."
+                    f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}). Each line must be one JSON object."
                 ) from None
             if not isinstance(obj, dict):
                 raise EmbtuneError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}.")

@@ -3,3 +3,13 @@
 
 class EmbtuneError(Exception):
     """A user-fixable problem. The message names the file, line or config key and says how to fix it."""
+
+
+def user_error(exc: BaseException) -> EmbtuneError | None:
+    """The EmbtuneError behind ``exc`` (Hydra's instantiate wraps errors raised in targets), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, EmbtuneError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -78,10 +78,6 @@ def evaluate_bm25(
         max(evaluator.precision_recall_at_k),
         max(evaluator.map_at_k),
     )
-    results = [
-        [{"corpus_id": d, "score": s} for d, s in index.top_k(query, depth)] for query in evaluator.queries
-    ]
+    results = [[{"corpus_id": d, "score": s} for d, s in index.top_k(query, depth)] for query in evaluator.queries]
     scores = evaluator.compute_metrics(results)
-    return {
-        name.replace("@k", f"@{k}"): float(v) for name, per_k in scores.items() for k, v in per_k.items()
-    }
+    return {name.replace("@k", f"@{k}"): float(v) for name, per_k in scores.items() for k, v in per_k.items()}

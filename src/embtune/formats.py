@@ -13,9 +13,7 @@ from embtune.errors import EmbtuneError
 log = logging.getLogger(__name__)
 
 
-def build_rows(
-    data: RetrievalData, split: str, fmt: DictConfig, negatives: dict[str, list[str]] | None
-) -> Dataset:
+def build_rows(data: RetrievalData, split: str, fmt: DictConfig, negatives: dict[str, list[str]] | None) -> Dataset:
     """Rows of one split in the configured format; columns in the order sentence-transformers reads them."""
     qrels = data.split(split)
     negatives = negatives or {}
@@ -51,7 +49,11 @@ def build_rows(
     if without_negatives:
         log.warning(
             "%s/%s: %d of %d queries have no negative; their pairs are not in the %s rows",
-            data.name, split, without_negatives, len(qrels), fmt.name,
+            data.name,
+            split,
+            without_negatives,
+            len(qrels),
+            fmt.name,
         )
     if not rows:
         raise EmbtuneError(f"dataset '{data.name}' split '{split}' gave no {fmt.name} rows.")

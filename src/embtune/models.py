@@ -146,7 +146,9 @@ def _unpack_split_zip(parts: list[Path], target: Path) -> None:
         unpacked.rename(target)
 
 
-def resolve_model(name_or_path: str, cache_dir: str | Path, builder: Callable[..., Path] | None = None) -> ResolvedModel:
+def resolve_model(
+    name_or_path: str, cache_dir: str | Path, builder: Callable[..., Path] | None = None
+) -> ResolvedModel:
     """Find a model's files: builder, local dir, HF cache, offline PyPI package, then the Hub.
 
     Offline (HF_HUB_OFFLINE=1, or no network) and found nowhere: one error naming the id and how to get it.

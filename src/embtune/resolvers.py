@@ -6,11 +6,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "builtin_data"
 
 
 def package_data(relative: str) -> str:
-    """Absolute path of a file shipped in ``embtune/data`` (e.g. ``default/train.jsonl``)."""
+    """Absolute path of a file shipped in ``embtune/builtin_data`` (e.g. ``default/train.jsonl``)."""
     return str(PACKAGE_DATA_DIR / relative)
 
 

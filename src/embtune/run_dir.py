@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import Any
 
 TRACKED_PACKAGES = (
-    "embtune", "sentence-transformers", "transformers", "torch", "datasets", "hydra-core", "omegaconf",
-    "rank-bm25", "wandb", "numpy",
+    "embtune",
+    "sentence-transformers",
+    "transformers",
+    "torch",
+    "datasets",
+    "hydra-core",
+    "omegaconf",
+    "rank-bm25",
+    "wandb",
+    "numpy",
 )
 
 

@@ -1,8 +1,8 @@
 """The training recipe, top to bottom: data -> format -> model -> loss -> baselines -> train -> evaluate -> save.
 
-    python -m embtune.train                                   # MiniLM on the embedded default data
-    python -m embtune.train experiment=scifact_minilm paths.data_dir=../shared/data
-    python -m embtune.train -m model=minilm,mpnet loss=mnrl,cosent data_format=pairs,scored
+python -m embtune.train                                   # MiniLM on the embedded default data
+python -m embtune.train experiment=scifact_minilm paths.data_dir=../shared/data
+python -m embtune.train -m model=minilm,mpnet loss=mnrl,cosent data_format=pairs,scored
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sentence_transformers import SentenceTransformerTrainer
 from transformers import set_seed
 
 from embtune import data as data_lib
-from embtune.errors import EmbtuneError
+from embtune.errors import EmbtuneError, user_error
 from embtune.evaluation import build_ir_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
 from embtune.formats import build_rows
 from embtune.losses import build_loss, check_loss_accepts_format
@@ -61,14 +61,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     loss = build_loss(cfg.loss, model)
 
     # 5. Evaluators: dev during training (picks the best checkpoint), test at the end.
-    dev_evaluator = build_ir_evaluator(
-        data, "dev", cfg.evaluator, model_prompts, cfg.dataset.dev_corpus_size, cfg.seed
-    )
+    dev_evaluator = build_ir_evaluator(data, "dev", cfg.evaluator, model_prompts, cfg.dataset.dev_corpus_size, cfg.seed)
     test_evaluator = build_ir_evaluator(data, "test", cfg.evaluator, model_prompts)
     best_metric = primary_metric_key(dev_evaluator, model, cfg.evaluator.main_metric)
 
     # 6. Baselines on the test split: plain BM25 and the zero-shot base model.
-    metrics: dict[str, Any] = {"dataset": data.name, "split": "test", "main_metric": cfg.evaluator.main_metric}
+    metrics: dict[str, Any] = {
+        "dataset": data.name,
+        "split": "test",
+        "main_metric": cfg.evaluator.main_metric,
+    }
     if cfg.evaluate_bm25:
         metrics["bm25"] = evaluate_bm25(data, test_evaluator)
     if cfg.evaluate_zero_shot:
@@ -121,8 +123,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         run_info(
             run_name=cfg.run_name,
             dataset_fingerprint=data.fingerprint(),
-            model={"name_or_path": cfg.model.name_or_path, "source": resolved.source,
-                   "path": str(resolved.path), "weights_sha256": resolved.weights_sha256},
+            model={
+                "name_or_path": cfg.model.name_or_path,
+                "source": resolved.source,
+                "path": str(resolved.path),
+                "weights_sha256": resolved.weights_sha256,
+            },
             trust_remote_code=bool(cfg.model.trust_remote_code),
             device=str(model.device),
             cuda=torch.cuda.is_available(),
@@ -139,14 +145,13 @@ def main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         metrics = train(cfg, run_dir)
-    except EmbtuneError as e:
-        write_failed(run_dir, e)
-        finish_logger(list(cfg.logger.report_to), failed=True)
-        log.error("%s", e)
-        raise SystemExit(f"error: {e}") from None
     except BaseException as e:
-        write_failed(run_dir, e)
+        error = user_error(e) or e
+        write_failed(run_dir, error)
         finish_logger(list(cfg.logger.report_to), failed=True)
+        if isinstance(error, EmbtuneError):
+            log.error("%s", error)
+            raise SystemExit(f"error: {error}") from None
         raise
     return metrics["fine_tuned"].get(cfg.optimized_metric)
 

@@ -1,0 +1,70 @@
+"""BM25: the sparse engine scores exactly like rank-bm25; mining excludes positives and keeps its window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from embtune.bm25 import BM25Index, word_tokenizer
+from embtune.data import RetrievalData
+from embtune.mining import mine_bm25_negatives
+
+DOCS = [
+    "subscriber attrition rose after the price change",
+    "involuntary churn from failed card renewals",
+    "dunning emails recover failed payments",
+    "net revenue retention counts expansion and contraction",
+    "roaming bundles for travellers abroad",
+    "prepaid top-up vouchers and balance",
+    "failed payments trigger a retry schedule",
+    "port-out requests move a number to another carrier",
+]
+
+
+def test_sparse_engine_equals_rank_bm25() -> None:
+    ids = [f"d{i}" for i in range(len(DOCS))]
+    index = BM25Index(ids, DOCS, tokenizer="word", engine="sparse")
+    reference = BM25Okapi([word_tokenizer(d) for d in DOCS])
+    for query in ["failed payments retry", "churn churn renewals", "carrier number port", "unknown words"]:
+        expected = reference.get_scores(word_tokenizer(query))
+        np.testing.assert_allclose(index.scores(query), expected, rtol=0, atol=1e-9)
+    assert index.top_k("failed payments", 2)[0][0] in ("d2", "d6")
+
+
+def _data() -> RetrievalData:
+    corpus = {f"d{i}": t for i, t in enumerate(DOCS)}
+    queries = {"q1": "failed payments", "q2": "churn after card renewals fail"}
+    qrels = {"train": {"q1": {"d2": 1, "d6": 1}, "q2": {"d1": 1}}}
+    return RetrievalData("toy", corpus, queries, qrels)
+
+
+def test_mining_excludes_every_relevant_doc() -> None:
+    negatives = mine_bm25_negatives(_data(), "train", range_max=8, num_negatives=8)
+    assert not {"d2", "d6"} & set(negatives["q1"])
+    assert "d1" not in negatives["q2"]
+    assert len(negatives["q1"]) == 6  # all 8 docs minus the 2 relevant ones
+
+
+def test_mining_window_skips_the_top_ranks() -> None:
+    data = _data()
+    everything = mine_bm25_negatives(data, "train", range_min=0, range_max=8, num_negatives=8)
+    window = mine_bm25_negatives(data, "train", range_min=2, range_max=4, num_negatives=8)
+    assert window["q1"] == everything["q1"][2:4]
+
+
+def test_relative_margin_drops_near_positive_candidates() -> None:
+    data = _data()
+    index = BM25Index(list(data.corpus), list(data.corpus.values()))
+    scores = dict(zip(data.corpus, index.scores(data.queries["q2"]), strict=True))
+    kept = mine_bm25_negatives(data, "train", range_max=8, num_negatives=8, relative_margin=0.5)["q2"]
+    assert kept and all(scores[d] <= 0.5 * scores["d1"] + 1e-12 for d in kept)
+
+
+def test_mining_is_deterministic() -> None:
+    assert mine_bm25_negatives(_data(), "train") == mine_bm25_negatives(_data(), "train")
+
+
+def test_bad_window_is_a_clear_error() -> None:
+    with pytest.raises(Exception, match="range_min < range_max"):
+        mine_bm25_negatives(_data(), "train", range_min=5, range_max=5)

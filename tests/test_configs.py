@@ -1,0 +1,73 @@
+"""Every option of every config group composes with the root config (Hydra compose API)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CONF_DIR
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+GROUPS = ["model", "loss", "data_format", "dataset", "trainer", "logger", "mining", "evaluator", "experiment"]
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
+
+
+def test_every_group_has_options() -> None:
+    groups = {g for g, _ in OPTIONS}
+    assert groups == set(GROUPS)
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_option_composes_and_resolves(compose_cfg, group: str, option: str) -> None:
+    extra = ["dataset.name=scifact"] if (group, option) == ("dataset", "beir") else []
+    cfg = compose_cfg(f"{group}={option}", *extra)
+    assert cfg.hydra.runtime.choices[group] == option
+    job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    container = OmegaConf.to_container(job_cfg, resolve=True, throw_on_missing=True)
+    assert container["seed"] == 42 and container["run_name"]
+
+
+def test_defaults_are_minilm_mnrl_pairs_on_embedded_data(compose_cfg) -> None:
+    cfg = compose_cfg()
+    assert cfg.model.name_or_path == "sentence-transformers/all-MiniLM-L6-v2"
+    assert cfg.loss.module._target_.endswith("MultipleNegativesRankingLoss")
+    assert cfg.data_format.name == "pairs"
+    assert cfg.dataset.source.files.train.endswith("embtune/builtin_data/default/train.jsonl")
+    assert cfg.run_name == "minilm_mnrl_pairs"
+    assert cfg.logger.report_to == []
+
+
+def test_seed_trainer_arguments(compose_cfg) -> None:
+    args = compose_cfg().trainer.args
+    assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate) == (3, 16, 2e-5)
+    assert (args.warmup_steps, args.eval_strategy, args.save_strategy) == (0.1, "epoch", "epoch")
+    assert args.load_best_model_at_end is True
+
+
+def test_e5_models_carry_query_and_passage_prompts(compose_cfg) -> None:
+    for size in ("small", "base", "large"):
+        cfg = compose_cfg(f"model=e5_{size}")
+        assert cfg.model.name_or_path == f"intfloat/e5-{size}-v2"
+        assert dict(cfg.model.prompts) == {"query": "query: ", "document": "passage: "}
+
+
+def test_scifact_experiment_is_a_delta(compose_cfg) -> None:
+    cfg = compose_cfg("experiment=scifact_minilm", "paths.data_dir=/data")
+    choices = cfg.hydra.runtime.choices
+    assert (choices.dataset, choices.data_format, choices.mining) == ("scifact", "triplets", "bm25")
+    assert cfg.dataset.source.path == "/data/scifact"
+    assert cfg.trainer.args.num_train_epochs == 1
+    assert cfg.trainer.args.warmup_steps == 0.1  # untouched keys keep the trainer/default values
+
+
+def test_triplet_loss_uses_cosine_distance(compose_cfg) -> None:
+    cfg = compose_cfg("loss=triplet")
+    from sentence_transformers.sentence_transformer.losses import TripletDistanceMetric
+
+    assert instantiate(cfg.loss.module.distance_metric) is TripletDistanceMetric.COSINE
+
+
+def test_logger_wandb_is_offline_by_default(compose_cfg, monkeypatch) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    cfg = compose_cfg("logger=wandb")
+    assert cfg.logger.mode == "offline"
+    assert list(cfg.logger.report_to) == ["wandb"]

@@ -1,0 +1,121 @@
+"""The recipe end to end on the tiny model: real sentence-transformers training, real evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TINY_CACHE, only_run_dir, run_cli, write_jsonl
+from sentence_transformers import SentenceTransformer
+
+from embtune.models import weights_sha256
+from embtune.train import train
+from embtune.training import column_prompts
+
+TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}"]
+
+
+def test_cli_run_writes_metrics_run_info_and_model(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    result = run_cli("embtune.train", *TINY, f"paths.output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(out)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["dataset"] == "default" and metrics["main_metric"] == "ndcg@10"
+    for block in ("bm25", "zero_shot", "fine_tuned"):
+        assert 0.0 <= metrics[block]["ndcg@10"] <= 1.0
+        assert {"mrr@10", "map@100", "recall@100"} <= set(metrics[block])
+    delta = metrics["delta"]
+    assert delta["vs_zero_shot"] == pytest.approx(metrics["fine_tuned"]["ndcg@10"] - metrics["zero_shot"]["ndcg@10"])
+    assert metrics["train"]["steps"] == 4 and metrics["train"]["examples"] > 0
+    info = json.loads((run_dir / "run_info.json").read_text())
+    assert info["model"]["source"] == "built" and len(info["model"]["weights_sha256"]) == 64
+    assert len(info["dataset_fingerprint"]) == 16 and info["packages"]["sentence-transformers"].startswith("6.")
+    assert (run_dir / "model" / "model.safetensors").is_file()
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert not (run_dir / "FAILED").exists()
+    assert "fine_tuned" in result.stdout and "zero_shot" in result.stdout  # the printed table
+
+
+@pytest.mark.parametrize(
+    ("loss", "fmt"),
+    [("mnrl", "triplets"), ("triplet", "triplets"), ("cosent", "scored"), ("contrastive", "binary")],
+)
+def test_every_loss_trains_on_its_format(compose_cfg, tmp_path: Path, loss: str, fmt: str) -> None:
+    cfg = compose_cfg(*TINY, f"loss={loss}", f"data_format={fmt}", "evaluate_bm25=false", "save_model=false")
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["train"]["steps"] == 4
+    assert set(metrics) >= {"zero_shot", "fine_tuned", "delta"}
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fine_tuned"] == metrics["fine_tuned"]
+
+
+def test_training_changes_the_weights(compose_cfg, tmp_path: Path) -> None:
+    cfg = compose_cfg(*TINY, "evaluate_bm25=false", "evaluate_zero_shot=false")
+    train(cfg, tmp_path / "run")
+    info = json.loads((tmp_path / "run" / "run_info.json").read_text())
+    assert weights_sha256(tmp_path / "run" / "model") != info["model"]["weights_sha256"]
+
+
+def test_bm25_mined_triplets_train(compose_cfg, tmp_path: Path) -> None:
+    cfg = compose_cfg(*TINY, "data_format=triplets", "mining=bm25", "evaluate_bm25=false", "save_model=false")
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["train"]["examples"] > 100
+
+
+def test_e5_prompts_reach_training_and_evaluation(compose_cfg, tmp_path: Path) -> None:
+    cfg = compose_cfg(
+        *TINY,
+        "model.prompts={query:'query: ',document:'passage: '}",
+        "data_format=triplets",
+        "evaluate_bm25=false",
+        "save_model=false",
+    )
+    assert column_prompts(cfg.data_format, cfg.model.prompts) == {
+        "anchor": "query: ",
+        "positive": "passage: ",
+        "negative": "passage: ",
+    }
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["train"]["steps"] == 4
+    saved = SentenceTransformer(str(tmp_path / "run" / "checkpoints" / "checkpoint-4"))
+    assert saved.prompts["query"] == "query: " and saved.prompts["document"] == "passage: "
+
+
+def test_loss_format_mismatch_fails_before_loading_anything(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    # a model path that does not exist: if anything loaded before the check, this would be the error
+    result = run_cli(
+        "embtune.train",
+        "loss=cosent",
+        "data_format=pairs",
+        "model.name_or_path=/nonexistent/model",
+        f"paths.output_dir={out}",
+    )
+    assert result.returncode != 0
+    assert "loss=cosent does not train on data_format=pairs: it accepts scored" in result.stderr
+    assert "Traceback" not in result.stderr
+    run_dir = only_run_dir(out)
+    assert (run_dir / "FAILED").read_text().startswith("EmbtuneError: loss=cosent")
+    assert not (run_dir / "metrics.json").exists()
+
+
+def test_custom_jsonl_files_train(compose_cfg, tmp_path: Path) -> None:
+    rows = [
+        {
+            "query": f"how do I fix issue {i}",
+            "positive": f"resolution {i}: restart the unit {i}",
+            "negative": f"unrelated note {i}",
+        }
+        for i in range(30)
+    ]
+    train_file = write_jsonl(tmp_path / "d" / "train.jsonl", rows[:24])
+    test_file = write_jsonl(tmp_path / "d" / "test.jsonl", rows[24:])
+    cfg = compose_cfg(
+        *TINY,
+        f"dataset.source.files.train={train_file}",
+        f"dataset.source.files.test={test_file}",
+        "save_model=false",
+    )
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["train"]["examples"] == 24 - 2  # dev_fraction 0.1 of 24 queries -> 2 held out
