@@ -119,3 +119,20 @@ def test_custom_jsonl_files_train(compose_cfg, tmp_path: Path) -> None:
     )
     metrics = train(cfg, tmp_path / "run")
     assert metrics["train"]["examples"] == 24 - 2  # dev_fraction 0.1 of 24 queries -> 2 held out
+
+
+def test_wandb_logger_writes_an_offline_run_in_the_run_dir(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    result = run_cli(
+        "embtune.train",
+        *TINY,
+        "logger=wandb",
+        "evaluate_bm25=false",
+        f"paths.output_dir={out}",
+        env={"WANDB_API_KEY": "", "WANDB_MODE": "offline"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(out)
+    offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1
+    assert list(offline_runs[0].glob("run-*.wandb"))
