@@ -68,3 +68,19 @@ def test_mining_is_deterministic() -> None:
 def test_bad_window_is_a_clear_error() -> None:
     with pytest.raises(Exception, match="range_min < range_max"):
         mine_bm25_negatives(_data(), "train", range_min=5, range_max=5)
+
+
+def test_stem_tokenizer_drops_stopwords_and_stems() -> None:
+    from embtune.bm25 import stem_tokenizer
+
+    assert stem_tokenizer("The subscribers were cancelling their renewals") == ["subscrib", "cancel", "renew"]
+
+
+@pytest.mark.parametrize("tokenizer", ["split", "word", "stem"])
+def test_engines_agree_for_every_tokenizer(tokenizer: str) -> None:
+    ids = [f"d{i}" for i in range(len(DOCS))]
+    fast = BM25Index(ids, DOCS, tokenizer=tokenizer, engine="sparse")
+    reference = BM25Index(ids, DOCS, tokenizer=tokenizer, engine="rank_bm25")
+    for query in ["failed payments retry", "Roaming abroad travellers", "the number moves"]:
+        np.testing.assert_allclose(fast.scores(query), reference.scores(query), rtol=0, atol=1e-9)
+        assert fast.top_k(query, 3) == reference.top_k(query, 3)

@@ -136,3 +136,17 @@ def test_wandb_logger_writes_an_offline_run_in_the_run_dir(tmp_path: Path) -> No
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1
     assert list(offline_runs[0].glob("run-*.wandb"))
+
+
+def test_zero_shot_evaluation_is_cached_across_runs(compose_cfg, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    overrides = (*TINY, f"paths.cache_dir={cache}", "evaluate_bm25=false", "save_model=false")
+    first = train(compose_cfg(*overrides), tmp_path / "run1")
+    assert len(list((cache / "eval").glob("*.json"))) == 1
+    second = train(compose_cfg(*overrides, "seed=7"), tmp_path / "run2")
+    assert second["zero_shot"] == first["zero_shot"]
+    hits = [json.loads((tmp_path / r / "run_info.json").read_text())["zero_shot_cache_hit"] for r in ("run1", "run2")]
+    assert hits == [False, True]
+    # another max_seq_length encodes differently: a new entry, not a stale hit
+    train(compose_cfg(*overrides, "model.max_seq_length=32"), tmp_path / "run3")
+    assert len(list((cache / "eval").glob("*.json"))) == 2

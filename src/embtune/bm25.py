@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 from rank_bm25 import BM25Okapi
@@ -25,7 +26,34 @@ def word_tokenizer(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-TOKENIZERS: dict[str, Callable[[str], list[str]]] = {"split": split_tokenizer, "word": word_tokenizer}
+# A short English stopword list: function words that carry no topic.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+    nor not now of off on once only or other our ours ourselves out over own same she should so some such than
+    that the their theirs them themselves then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your yours yourself yourselves""".split()
+)
+
+
+def stem_tokenizer(text: str) -> list[str]:
+    """Word tokens without stopwords, Snowball-stemmed (English): what Lucene-style BM25 indexes."""
+    return _stemmer().stemWords([t for t in word_tokenizer(text) if t not in STOPWORDS])
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # noqa: ANN202 - PyStemmer has no type stubs
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
+    "split": split_tokenizer,
+    "word": word_tokenizer,
+    "stem": stem_tokenizer,
+}
 
 
 def get_tokenizer(name: str) -> Callable[[str], list[str]]:

@@ -67,10 +67,10 @@ def evaluate_model(model: SentenceTransformer, evaluator: InformationRetrievalEv
 
 
 def evaluate_bm25(
-    data: RetrievalData, evaluator: InformationRetrievalEvaluator, tokenizer: str = "word"
+    evaluator: InformationRetrievalEvaluator, tokenizer: str = "stem", k1: float = 1.5, b: float = 0.75
 ) -> dict[str, float]:
     """BM25 over the evaluator's corpus, scored by the evaluator's own metric code (same names, same maths)."""
-    index = BM25Index(evaluator.corpus_ids, evaluator.corpus, tokenizer=tokenizer)
+    index = BM25Index(evaluator.corpus_ids, evaluator.corpus, tokenizer=tokenizer, k1=k1, b=b)
     depth = max(
         max(evaluator.mrr_at_k),
         max(evaluator.ndcg_at_k),

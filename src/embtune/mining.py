@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time
+from pathlib import Path
 
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from embtune.bm25 import BM25Index
 from embtune.data import RetrievalData
 from embtune.errors import EmbtuneError
+from embtune.run_dir import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +25,8 @@ def mine_bm25_negatives(
     split: str,
     tokenizer: str = "word",
     engine: str = "sparse",
+    k1: float = 1.5,
+    b: float = 0.75,
     range_min: int = 0,
     range_max: int = 50,
     num_negatives: int = 1,
@@ -35,7 +44,7 @@ def mine_bm25_negatives(
     if num_negatives < 1:
         raise EmbtuneError(f"mining.num_negatives must be >= 1 (got {num_negatives}).")
     doc_ids = list(data.corpus)
-    index = BM25Index(doc_ids, [data.corpus[d] for d in doc_ids], tokenizer=tokenizer, engine=engine)
+    index = BM25Index(doc_ids, [data.corpus[d] for d in doc_ids], tokenizer=tokenizer, engine=engine, k1=k1, b=b)
     position = {d: i for i, d in enumerate(doc_ids)}
     relevant_any_split: dict[str, set[str]] = {}
     for qrels in data.qrels.values():
@@ -55,3 +64,33 @@ def mine_bm25_negatives(
     found = sum(len(v) for v in negatives.values())
     log.info("BM25 mining (%s): %d negatives for %d queries", split, found, len(negatives))
     return negatives
+
+
+def mine_cached(
+    data: RetrievalData, split: str, mining_cfg: DictConfig, cache_dir: Path
+) -> tuple[dict[str, list[str]], dict]:
+    """Mine with the configured miner, cached on disk by (data fingerprint, split, mining config).
+
+    Returns (negatives, stats) where stats holds the time taken, the cache hit and negatives per query.
+    """
+    params = {k: v for k, v in OmegaConf.to_container(mining_cfg, resolve=True).items() if k != "name"}
+    key_src = json.dumps({"data": data.fingerprint(), "split": split, "mining": params}, sort_keys=True)
+    path = Path(cache_dir) / "mining" / f"{hashlib.sha256(key_src.encode()).hexdigest()[:24]}.json"
+    started = time.perf_counter()
+    if path.is_file():
+        negatives = json.loads(path.read_text())["negatives"]
+        hit = True
+    else:
+        negatives = instantiate(params)(data, split)
+        write_json_atomic(path, {"mining": params, "split": split, "negatives": negatives})
+        hit = False
+    counts = [len(v) for v in negatives.values()]
+    stats = {
+        "miner": mining_cfg.name,
+        "seconds": round(time.perf_counter() - started, 3),
+        "cache_hit": hit,
+        "queries": len(counts),
+        "queries_without_negatives": sum(1 for c in counts if c == 0),
+        "negatives_per_query": round(sum(counts) / len(counts), 3) if counts else 0.0,
+    }
+    return negatives, stats

@@ -16,16 +16,16 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformerTrainer
 from transformers import set_seed
 
-from embtune import data as data_lib
 from embtune.errors import EmbtuneError, user_error
+from embtune.eval_cache import cached_evaluation
 from embtune.evaluation import build_ir_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
-from embtune.formats import build_rows
 from embtune.losses import build_loss, check_loss_accepts_format
 from embtune.models import load_model, resolve_model
+from embtune.prepare import prepare_data
 from embtune.report import format_table, with_deltas
 from embtune.run_dir import run_info, write_failed, write_json_atomic
 from embtune.tracking import finish_logger, log_final_metrics, setup_logger
@@ -41,14 +41,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 1. Choices that cannot work together fail here, before any data or model loads.
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
 
-    # 2. Data: the source as queries + corpus + judgements; a dev split carved from train if missing.
-    data = instantiate(cfg.dataset.source)
-    data = data_lib.carve_dev_split(data, cfg.dataset.dev_fraction, cfg.seed)
-    negatives = data.negatives
-    if cfg.mining.name != "none":
-        miner = instantiate(OmegaConf.masked_copy(cfg.mining, [k for k in cfg.mining if k != "name"]))
-        negatives = miner(data, "train")
-    train_rows = build_rows(data, "train", cfg.data_format, negatives)
+    # 2. Data: source -> dev split (carved from train if missing) -> quality filter -> negatives -> rows.
+    prepared = prepare_data(cfg, splits=("train",))
+    data, train_rows = prepared.data, prepared.rows["train"]
     log.info("train rows (%s): %d", cfg.data_format.name, len(train_rows))
 
     # 3. Model: resolved offline-first, loaded with its prompts.
@@ -66,15 +61,28 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     best_metric = primary_metric_key(dev_evaluator, model, cfg.evaluator.main_metric)
 
     # 6. Baselines on the test split: plain BM25 and the zero-shot base model.
+    cache_hit = False
     metrics: dict[str, Any] = {
         "dataset": data.name,
         "split": "test",
         "main_metric": cfg.evaluator.main_metric,
     }
     if cfg.evaluate_bm25:
-        metrics["bm25"] = evaluate_bm25(data, test_evaluator)
+        metrics["bm25"] = evaluate_bm25(test_evaluator, **cfg.evaluator.bm25)
     if cfg.evaluate_zero_shot:
-        metrics["zero_shot"] = evaluate_model(model, test_evaluator)
+        metrics["zero_shot"], cache_hit = cached_evaluation(
+            Path(cfg.paths.cache_dir),
+            model,
+            resolved.weights_sha256,
+            test_evaluator,
+            lambda: evaluate_model(model, test_evaluator),
+        )
+        log.info(
+            "zero-shot %s: %.4f%s",
+            metrics["main_metric"],
+            metrics["zero_shot"][metrics["main_metric"]],
+            " (cached)" if cache_hit else "",
+        )
 
     # 7. Fine-tune.
     report_to = setup_logger(cfg.logger, run_dir, cfg.run_name)
@@ -111,6 +119,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "steps": int(trainer.state.global_step),
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "device": str(model.device),
+        "quality": prepared.stats["quality"],
+        "mining": prepared.stats["mining"].get("train"),
     }
     log_final_metrics(report_to, metrics)
     finish_logger(report_to)
@@ -122,7 +132,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         run_dir / "run_info.json",
         run_info(
             run_name=cfg.run_name,
-            dataset_fingerprint=data.fingerprint(),
+            dataset_fingerprint=prepared.stats["fingerprint"],
             model={
                 "name_or_path": cfg.model.name_or_path,
                 "source": resolved.source,
@@ -130,6 +140,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 "weights_sha256": resolved.weights_sha256,
             },
             trust_remote_code=bool(cfg.model.trust_remote_code),
+            zero_shot_cache_hit=cache_hit,
             device=str(model.device),
             cuda=torch.cuda.is_available(),
         ),

@@ -1,0 +1,93 @@
+"""Data preparation as a stage of its own: source -> dev split -> quality filter -> mining -> format rows.
+
+    python -m embtune.prepare dataset=scifact data_format=triplets mining=bm25 paths.data_dir=../shared/data
+
+Writes the rows (HF ``save_to_disk`` or JSONL) and ``stats.json`` into its run dir; train.py runs the
+same stage in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from datasets import Dataset, DatasetDict
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from embtune.data import RetrievalData, carve_dev_split
+from embtune.errors import EmbtuneError, user_error
+from embtune.formats import build_rows
+from embtune.mining import mine_cached
+from embtune.quality import filter_split
+from embtune.run_dir import write_failed, write_json_atomic
+
+log = logging.getLogger("embtune.prepare")
+
+
+@dataclass
+class PreparedData:
+    """The loaded data (all splits) and the training rows built from it, with what each step did."""
+
+    data: RetrievalData
+    rows: dict[str, Dataset]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> PreparedData:
+    """Load the dataset and build rows in ``cfg.data_format`` for ``splits`` (quality filter on train only)."""
+    started = time.perf_counter()
+    data = carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
+    stats: dict[str, Any] = {"dataset": data.name, "fingerprint": data.fingerprint(), "format": cfg.data_format.name}
+    data, stats["quality"] = filter_split(data, "train", cfg.quality)
+    rows: dict[str, Dataset] = {}
+    stats["mining"] = {}
+    for split in splits:
+        negatives = data.negatives
+        if cfg.mining.name != "none":
+            negatives, stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
+        rows[split] = build_rows(data, split, cfg.data_format, negatives)
+    stats["rows"] = {split: len(r) for split, r in rows.items()}
+    stats["queries"] = {split: len(q) for split, q in data.qrels.items()}
+    stats["corpus"] = len(data.corpus)
+    stats["seconds"] = round(time.perf_counter() - started, 3)
+    return PreparedData(data, rows, stats)
+
+
+def save_prepared(prepared: PreparedData, out_dir: Path, save_format: str) -> None:
+    """Write the rows (``hf``: DatasetDict.save_to_disk, ``jsonl``: one file per split) and stats.json."""
+    if save_format == "hf":
+        DatasetDict(prepared.rows).save_to_disk(str(out_dir / "dataset"))
+    elif save_format == "jsonl":
+        for split, rows in prepared.rows.items():
+            rows.to_json(str(out_dir / f"{split}.jsonl"), lines=True, force_ascii=False)
+    else:
+        raise EmbtuneError(f"save_format={save_format!r}: choose hf or jsonl.")
+    write_json_atomic(out_dir / "stats.json", prepared.stats)
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="prepare")
+def main(cfg: DictConfig) -> None:
+    """Hydra entrypoint: prepare, save, print the summary; FAILED + one-line error on bad input."""
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        prepared = prepare_data(cfg, tuple(cfg.splits))
+        save_prepared(prepared, out_dir, cfg.save_format)
+    except BaseException as e:
+        error = user_error(e) or e
+        write_failed(out_dir, error)
+        if isinstance(error, EmbtuneError):
+            raise SystemExit(f"error: {error}") from None
+        raise
+    print(json.dumps(prepared.stats, indent=2), flush=True)
+    print(f"prepared data written to {out_dir}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

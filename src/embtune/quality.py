@@ -1,0 +1,56 @@
+"""Training-data quality filter: drop (query, positive) judgements that teach nothing, report every drop."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from omegaconf import DictConfig
+
+from embtune.data import Qrels, RetrievalData
+
+log = logging.getLogger(__name__)
+
+
+def filter_split(data: RetrievalData, split: str, cfg: DictConfig) -> tuple[RetrievalData, dict[str, int]]:
+    """Apply the quality rules to one split; returns the filtered data and {rule: dropped, kept: n}.
+
+    Rules (thresholds from quality/ config), in order: query shorter than ``min_query_words``; positive shorter
+    than ``min_positive_words``; query verbatim inside its positive (``drop_query_in_positive``); the same
+    (query text, positive text) seen before (``drop_duplicates``). Only ever applied to training data.
+    """
+    report = {"short_query": 0, "short_positive": 0, "query_in_positive": 0, "duplicate": 0}
+    if not cfg.enabled:
+        kept = sum(len(d) for d in data.split(split).values())
+        return data, {**report, "kept": kept}
+    seen: set[tuple[str, str]] = set()
+    kept_qrels: Qrels = {}
+    for qid, docs in sorted(data.split(split).items()):
+        query = data.queries[qid]
+        for did, rel in sorted(docs.items()):
+            positive = data.corpus[did]
+            key = (query.strip().lower(), positive.strip().lower())
+            if len(query.split()) < cfg.min_query_words:
+                report["short_query"] += 1
+            elif len(positive.split()) < cfg.min_positive_words:
+                report["short_positive"] += 1
+            elif cfg.drop_query_in_positive and key[0] in key[1]:
+                report["query_in_positive"] += 1
+            elif cfg.drop_duplicates and key in seen:
+                report["duplicate"] += 1
+            else:
+                seen.add(key)
+                kept_qrels.setdefault(qid, {})[did] = rel
+    report["kept"] = sum(len(d) for d in kept_qrels.values())
+    dropped = {k: v for k, v in report.items() if k != "kept" and v}
+    log.info("quality filter (%s/%s): kept %d, dropped %s", data.name, split, report["kept"], dropped or "none")
+    if report["kept"] < cfg.warn_below:
+        log.warning(
+            "only %d training examples remain in %s/%s (< %d): fine-tuning this little data often fails to beat "
+            "the zero-shot model; compare the baselines in metrics.json before using the result",
+            report["kept"],
+            data.name,
+            split,
+            cfg.warn_below,
+        )
+    return replace(data, qrels={**data.qrels, split: kept_qrels}), report

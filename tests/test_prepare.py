@@ -1,0 +1,100 @@
+"""The data-preparation stage: quality filter, mining cache, the prepare CLI and its stats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import CONF_DIR, SHARED_DATA, needs_shared_data, run_cli, write_jsonl
+from datasets import load_from_disk
+from omegaconf import OmegaConf
+
+from embtune.data import RetrievalData, load_jsonl_pairs
+from embtune.mining import mine_cached
+from embtune.quality import filter_split
+
+
+def _quality(**overrides):
+    cfg = OmegaConf.load(CONF_DIR / "quality" / "default.yaml")
+    return OmegaConf.merge(cfg, overrides)
+
+
+def test_quality_filter_counts_every_rule(tmp_path: Path) -> None:
+    rows = [
+        {"query": "ok query here", "positive": "a perfectly fine passage with enough words"},
+        {"query": "short", "positive": "a perfectly fine passage with enough words again"},
+        {"query": "tiny positive", "positive": "too short"},
+        {"query": "refund policy", "positive": "our refund policy allows returns for thirty days"},
+        {"query": "OK query here", "positive": "A perfectly fine passage with enough words"},
+    ]
+    data = load_jsonl_pairs("q", {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))})
+    filtered, report = filter_split(data, "train", _quality())
+    assert report == {"short_query": 1, "short_positive": 1, "query_in_positive": 1, "duplicate": 1, "kept": 1}
+    assert sum(len(d) for d in filtered.qrels["train"].values()) == 1
+    _, off = filter_split(data, "train", _quality(enabled=False))
+    assert off["kept"] == 5
+
+
+def _toy() -> RetrievalData:
+    corpus = {f"d{i}": f"passage {i} about billing and churn number {i}" for i in range(20)}
+    queries = {f"q{i}": f"billing churn {i}" for i in range(5)}
+    return RetrievalData("toy", corpus, queries, {"train": {f"q{i}": {f"d{i}": 1} for i in range(5)}})
+
+
+def test_mining_is_cached_by_data_and_config(tmp_path: Path) -> None:
+    mining = OmegaConf.load(CONF_DIR / "mining" / "bm25.yaml")
+    first, s1 = mine_cached(_toy(), "train", mining, tmp_path)
+    second, s2 = mine_cached(_toy(), "train", mining, tmp_path)
+    assert first == second and (s1["cache_hit"], s2["cache_hit"]) == (False, True)
+    assert s1["negatives_per_query"] == 1.0
+    _, s3 = mine_cached(_toy(), "train", OmegaConf.merge(mining, {"num_negatives": 3}), tmp_path)
+    assert s3["cache_hit"] is False and s3["negatives_per_query"] == 3.0
+    assert len(list((tmp_path / "mining").glob("*.json"))) == 2
+
+
+def test_prepare_cli_writes_dataset_and_stats(tmp_path: Path) -> None:
+    result = run_cli(
+        "embtune.prepare",
+        "data_format=triplets",
+        f"paths.output_dir={tmp_path}/out",
+        f"paths.cache_dir={tmp_path}/cache",
+        "save_format=hf",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (out,) = (tmp_path / "out" / "prepare" / "runs").iterdir()
+    stats = json.loads((out / "stats.json").read_text())
+    ds = load_from_disk(str(out / "dataset"))
+    assert set(ds) == {"train", "dev"} and ds["train"].column_names == ["anchor", "positive", "negative"]
+    assert stats["rows"] == {"train": len(ds["train"]), "dev": len(ds["dev"])}
+    assert stats["queries"]["test"] == 80 and stats["quality"]["kept"] > 0
+    assert '"rows"' in result.stdout
+
+
+def test_prepare_cli_bad_input_is_one_clear_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "a b", "positive": "c d e f g"}\n{oops}\n')
+    result = run_cli("embtune.prepare", f"dataset.source.files.train={bad}", f"paths.output_dir={tmp_path}/out")
+    assert result.returncode == 1
+    assert f"error: {bad}:2: not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@needs_shared_data
+def test_prepare_scifact_triplets_jsonl(tmp_path: Path) -> None:
+    result = run_cli(
+        "embtune.prepare",
+        "dataset=scifact",
+        f"paths.data_dir={SHARED_DATA}",
+        "data_format=triplets",
+        "mining=bm25",
+        "save_format=jsonl",
+        f"paths.output_dir={tmp_path}/out",
+        f"paths.cache_dir={tmp_path}/cache",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (out,) = (tmp_path / "out" / "prepare" / "runs").iterdir()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["queries"]["train"] + stats["queries"]["dev"] == 809
+    assert stats["mining"]["train"]["negatives_per_query"] == 1.0
+    first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"anchor", "positive", "negative"} and first["positive"] != first["negative"]
