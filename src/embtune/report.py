@@ -23,7 +23,8 @@ def with_deltas(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def format_table(metrics: dict[str, Any], keys: tuple[str, ...] = ("ndcg@10", "mrr@10", "recall@100")) -> str:
     """A fixed-width table: one row per system (BM25, zero-shot, fine-tuned), one column per metric."""
-    keys = tuple(k for k in keys if k in metrics.get("fine_tuned", {})) or (metrics["main_metric"],)
+    present = [metrics[b] for b in BLOCKS if b in metrics]
+    keys = tuple(k for k in keys if present and k in present[-1]) or (metrics["main_metric"],)
     lines = [
         f"{metrics['dataset']} / {metrics['split']}",
         f"{'system':<12}" + "".join(f"{k:>12}" for k in keys),

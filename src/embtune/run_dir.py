@@ -8,9 +8,14 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from embtune.errors import EmbtuneError, user_error
+
+T = TypeVar("T")
 
 TRACKED_PACKAGES = (
     "embtune",
@@ -84,3 +89,18 @@ def run_info(**fields: Any) -> dict[str, Any]:
         "argv": sys.argv,
         **fields,
     }
+
+
+def run_or_fail(run_dir: Path, job: Callable[[], T], on_failure: Callable[[], None] | None = None) -> T:
+    """Run a job; on any failure leave FAILED with the one-line error. A user-fixable error (EmbtuneError,
+    also when Hydra's instantiate wrapped it) ends the process with that line and exit code 1, no traceback."""
+    try:
+        return job()
+    except BaseException as e:
+        error = user_error(e) or e
+        write_failed(run_dir, error)
+        if on_failure is not None:
+            on_failure()
+        if isinstance(error, EmbtuneError):
+            raise SystemExit(f"error: {error}") from None
+        raise

@@ -20,14 +20,14 @@ from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformerTrainer
 from transformers import set_seed
 
-from embtune.errors import EmbtuneError, user_error
+from embtune.errors import EmbtuneError
 from embtune.eval_cache import cached_evaluation
 from embtune.evaluation import build_ir_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
 from embtune.losses import build_loss, check_loss_accepts_format
 from embtune.models import load_model, resolve_model
 from embtune.prepare import prepare_data
 from embtune.report import format_table, with_deltas
-from embtune.run_dir import run_info, write_failed, write_json_atomic
+from embtune.run_dir import run_info, run_or_fail, write_json_atomic
 from embtune.tracking import finish_logger, log_final_metrics, setup_logger
 from embtune.training import build_training_args, column_prompts
 
@@ -154,16 +154,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def main(cfg: DictConfig) -> float | None:
     """Hydra entrypoint: runs the recipe; on failure leaves FAILED in the run dir; returns the sweep metric."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        metrics = train(cfg, run_dir)
-    except BaseException as e:
-        error = user_error(e) or e
-        write_failed(run_dir, error)
-        finish_logger(list(cfg.logger.report_to), failed=True)
-        if isinstance(error, EmbtuneError):
-            log.error("%s", error)
-            raise SystemExit(f"error: {error}") from None
-        raise
+    metrics = run_or_fail(
+        run_dir, lambda: train(cfg, run_dir), lambda: finish_logger(list(cfg.logger.report_to), failed=True)
+    )
     return metrics["fine_tuned"].get(cfg.optimized_metric)
 
 

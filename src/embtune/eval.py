@@ -1,0 +1,96 @@
+"""Evaluate a fine-tuned run, a saved model dir or a base model on any dataset config.
+
+    python -m embtune.eval model_path=outputs/train/runs/<run>     # = make eval RUN=outputs/train/runs/<run>
+    python -m embtune.eval model=mpnet dataset=scifact paths.data_dir=../shared/data
+
+Writes metrics.json (bm25 / zero_shot / fine_tuned / delta), the shape train.py writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from embtune.data import carve_dev_split
+from embtune.errors import EmbtuneError
+from embtune.eval_cache import cached_evaluation
+from embtune.evaluation import build_ir_evaluator, evaluate_bm25, evaluate_model
+from embtune.models import ResolvedModel, load_model, resolve_model, weights_sha256
+from embtune.report import format_table, with_deltas
+from embtune.run_dir import run_info, run_or_fail, write_json_atomic
+
+log = logging.getLogger("embtune.eval")
+
+
+def adopt_run_config(cfg: DictConfig) -> DictConfig:
+    """With ``model_path`` a training run dir: take its model (and dataset) config from its Hydra record."""
+    if not cfg.model_path:
+        return cfg
+    run_dir = Path(cfg.model_path)
+    record = run_dir / ".hydra" / "config.yaml"
+    if not record.is_file():
+        return cfg
+    if not (run_dir / "model").is_dir():
+        raise EmbtuneError(f"{run_dir} is a run dir without a saved model/ (trained with save_model=false?).")
+    run_cfg = OmegaConf.load(record)
+    with open_dict(cfg):
+        cfg.model = run_cfg.model
+        if cfg.use_run_dataset:
+            cfg.dataset = run_cfg.dataset
+        cfg.model_path = str(run_dir / "model")
+    return cfg
+
+
+def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """BM25, the base model (zero-shot, cached) and ``model_path`` (if given) on the dataset's test split."""
+    cfg = adopt_run_config(cfg)
+    data = carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
+    prompts = dict(cfg.model.prompts) if cfg.model.prompts else None
+    evaluator = build_ir_evaluator(data, "test", cfg.evaluator, prompts)
+    metrics: dict[str, Any] = {"dataset": data.name, "split": "test", "main_metric": cfg.evaluator.main_metric}
+    if cfg.evaluate_bm25:
+        metrics["bm25"] = evaluate_bm25(evaluator, **cfg.evaluator.bm25)
+    models: dict[str, Any] = {}
+    if cfg.evaluate_zero_shot:
+        builder = instantiate(cfg.model.builder) if cfg.model.get("builder") else None
+        base = resolve_model(cfg.model.name_or_path, cfg.paths.cache_dir, builder)
+        model = load_model(cfg.model, base)
+        metrics["zero_shot"], _ = cached_evaluation(
+            Path(cfg.paths.cache_dir), model, base.weights_sha256, evaluator, lambda: evaluate_model(model, evaluator)
+        )
+        models["base"] = {"name_or_path": cfg.model.name_or_path, "weights_sha256": base.weights_sha256}
+    if cfg.model_path:
+        path = Path(cfg.model_path)
+        tuned = (
+            ResolvedModel(path, "local", weights_sha256(path))
+            if path.is_dir()
+            else resolve_model(str(path), cfg.paths.cache_dir)
+        )
+        model = load_model(OmegaConf.merge(cfg.model, {"max_seq_length": None}), tuned)
+        metrics["fine_tuned"] = evaluate_model(model, evaluator)
+        models["evaluated"] = {"path": str(tuned.path), "weights_sha256": tuned.weights_sha256}
+        if "zero_shot" in metrics or "bm25" in metrics:
+            metrics = with_deltas(metrics)
+    write_json_atomic(out_dir / "run_info.json", run_info(models=models, dataset_fingerprint=data.fingerprint()))
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    print(format_table(metrics), flush=True)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entrypoint; one-line error and FAILED on bad input."""
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    metrics = run_or_fail(out_dir, lambda: evaluate(cfg, out_dir))
+    block = metrics.get("fine_tuned") or metrics.get("zero_shot") or {}
+    return block.get(cfg.evaluator.main_metric)
+
+
+if __name__ == "__main__":
+    main()
