@@ -8,7 +8,7 @@ import pytest
 from conftest import CONF_DIR, SHARED_DATA, needs_shared_data, write_jsonl
 from omegaconf import OmegaConf
 
-from embtune.data import carve_dev_split, load_beir, load_jsonl_pairs
+from embtune.data import carve_dev_split, load_beir, load_pairs
 from embtune.errors import EmbtuneError
 from embtune.formats import build_rows
 
@@ -21,7 +21,7 @@ def _fmt(name: str):
 def pairs_data(tmp_path: Path):
     rows = [{"query": f"q{i}", "positive": f"pos {i}", "negative": f"neg {i}"} for i in range(10)]
     rows.append({"query": "q0", "positive": "second pos 0"})  # same query, a second positive
-    return load_jsonl_pairs(
+    return load_pairs(
         "toy",
         {
             "train": str(write_jsonl(tmp_path / "train.jsonl", rows[:8] + rows[10:])),
@@ -66,7 +66,7 @@ def test_bad_json_line_names_file_and_line(tmp_path: Path) -> None:
     f = tmp_path / "train.jsonl"
     f.write_text('{"query": "a", "positive": "b"}\n{"query": "c", "positive": \n')
     with pytest.raises(EmbtuneError, match=rf"{f}:2: not valid JSON"):
-        load_jsonl_pairs("x", {"train": str(f)})
+        load_pairs("x", {"train": str(f)})
 
 
 def test_missing_column_names_it_and_the_columns_found(tmp_path: Path) -> None:
@@ -74,14 +74,14 @@ def test_missing_column_names_it_and_the_columns_found(tmp_path: Path) -> None:
     with pytest.raises(
         EmbtuneError, match=r"train.jsonl:1: missing column 'query' \(columns found: positive, question\)"
     ):
-        load_jsonl_pairs("x", {"train": str(f)})
+        load_pairs("x", {"train": str(f)})
 
 
 def test_empty_split_is_an_error(tmp_path: Path) -> None:
     f = tmp_path / "test.jsonl"
     f.write_text("\n")
     with pytest.raises(EmbtuneError, match="split 'test' has no rows"):
-        load_jsonl_pairs("x", {"test": str(f)})
+        load_pairs("x", {"test": str(f)})
 
 
 def test_dev_split_is_deterministic_and_disjoint(pairs_data) -> None:
@@ -123,3 +123,48 @@ def test_scifact_from_shared_data() -> None:
     assert (len(data.corpus), len(data.queries)) == (5183, 1109)
     assert (len(data.qrels["train"]), len(data.qrels["test"])) == (809, 300)
     assert sum(len(d) for d in data.qrels["test"].values()) == 339
+
+
+def test_csv_tsv_parquet_and_column_mapping_load_alike(tmp_path: Path) -> None:
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"question": f"q {i}", "answer": f"a {i}", "wrong": f"w {i}"} for i in range(4)]
+    for suffix, delim in ((".csv", ","), (".tsv", "\t")):
+        with (tmp_path / f"t{suffix}").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter=delim)
+            writer.writeheader()
+            writer.writerows(rows)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "t.parquet")
+    write_jsonl(tmp_path / "t.jsonl", rows)
+    columns = {"query": "question", "positive": "answer", "negative": "wrong"}
+    loaded = [
+        load_pairs("x", {"train": str(tmp_path / f"t{s}")}, columns) for s in (".csv", ".tsv", ".parquet", ".jsonl")
+    ]
+    assert all(d.fingerprint() == loaded[0].fingerprint() for d in loaded)
+    assert len(loaded[0].corpus) == 8 and sum(map(len, loaded[0].negatives.values())) == 4
+
+
+def test_scored_pairs_split_into_positives_and_negatives(tmp_path: Path) -> None:
+    rows = [{"query": "q", "document": "good", "score": 0.9}, {"query": "q", "document": "bad", "score": 0.1}]
+    data = load_pairs("x", {"train": str(write_jsonl(tmp_path / "s.jsonl", rows))})
+    (qid,) = data.qrels["train"]
+    assert [data.corpus[d] for d in data.qrels["train"][qid]] == ["good"]
+    assert [data.corpus[d] for d in data.negatives[qid]] == ["bad"]
+
+
+@pytest.mark.parametrize(("score", "message"), [("high", "must be a number"), (4.5, r"outside \[0.0, 1.0\]")])
+def test_bad_scores_name_the_line(tmp_path: Path, score, message: str) -> None:
+    rows = [{"query": "q", "document": "d", "score": 0.5}, {"query": "q", "document": "e", "score": score}]
+    with pytest.raises(EmbtuneError, match=rf"s.jsonl:2: column 'score'.*{message}"):
+        load_pairs("x", {"train": str(write_jsonl(tmp_path / "s.jsonl", rows))})
+
+
+def test_hub_dataset_offline_is_a_clear_error(monkeypatch) -> None:
+    from embtune.data import load_hub_beir
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(EmbtuneError, match=r"could not load 'BeIR/scifact'.*paths.data_dir"):
+        load_hub_beir("scifact", "BeIR/scifact", "BeIR/scifact-qrels", ["test"])

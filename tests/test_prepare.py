@@ -9,7 +9,7 @@ from conftest import CONF_DIR, SHARED_DATA, needs_shared_data, run_cli, write_js
 from datasets import load_from_disk
 from omegaconf import OmegaConf
 
-from embtune.data import RetrievalData, load_jsonl_pairs
+from embtune.data import RetrievalData, load_pairs
 from embtune.mining import mine_cached
 from embtune.quality import filter_split
 
@@ -27,7 +27,7 @@ def test_quality_filter_counts_every_rule(tmp_path: Path) -> None:
         {"query": "refund policy", "positive": "our refund policy allows returns for thirty days"},
         {"query": "OK query here", "positive": "A perfectly fine passage with enough words"},
     ]
-    data = load_jsonl_pairs("q", {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))})
+    data = load_pairs("q", {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))})
     filtered, report = filter_split(data, "train", _quality())
     assert report == {"short_query": 1, "short_positive": 1, "query_in_positive": 1, "duplicate": 1, "kept": 1}
     assert sum(len(d) for d in filtered.qrels["train"].values()) == 1

@@ -83,39 +83,78 @@ def _require_text(obj: dict, key: str, path: Path, lineno: int) -> str:
     return value
 
 
-def load_jsonl_pairs(
+CANONICAL_FIELDS = ("query", "positive", "negative", "document", "score")
+
+
+def read_records(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record) from a JSONL, CSV, TSV or Parquet file (by suffix); line numbers as an editor shows."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmbtuneError(f"data file not found: {path}. Check the path (paths.data_dir / dataset config).")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        yield from read_jsonl(path)
+    elif suffix in (".csv", ".tsv"):
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+            for record in reader:
+                yield reader.line_num, record
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for i, record in enumerate(pq.read_table(path).to_pylist(), start=1):
+            yield i, record
+    else:
+        raise EmbtuneError(f"{path}: unknown file type '{suffix}'. Use .jsonl, .csv, .tsv or .parquet.")
+
+
+def load_pairs(
     name: str,
     files: dict[str, str],
-    query_field: str = "query",
-    positive_field: str = "positive",
-    negative_field: str = "negative",
+    columns: dict[str, str | None] | None = None,
+    min_relevant_score: float = 0.5,
 ) -> RetrievalData:
-    """Load (query, positive[, negative]) JSONL files, one per split, into RetrievalData.
+    """Load pair files (one per split: JSONL / CSV / TSV / Parquet) into RetrievalData.
 
-    Every distinct passage becomes one corpus document (negatives included, as real distractors); the same
-    query text on several lines is one query with several positives.
+    Fields (renamed through ``columns``, canonical name -> file column): ``query`` with either ``positive``
+    (optionally ``negative``), or ``document`` + ``score`` (scored pairs: score >= ``min_relevant_score`` is
+    relevant, below it the document is a negative of the query). Every distinct passage becomes one corpus
+    document (negatives too); the same query on several lines is one query with several positives.
     """
+    mapping = {f: f for f in CANONICAL_FIELDS} | {k: v for k, v in (columns or {}).items() if v}
     corpus: dict[str, str] = {}
     queries: dict[str, str] = {}
     qrels: dict[str, Qrels] = {}
     negatives: dict[str, list[str]] = {}
+
+    def add_doc(text: str) -> str:
+        doc_id = _text_id("d", text)
+        corpus[doc_id] = text
+        return doc_id
+
+    def add_negative(qid: str, doc_id: str) -> None:
+        if doc_id not in negatives.setdefault(qid, []):
+            negatives[qid].append(doc_id)
+
     for split, file in files.items():
         path = Path(file)
         split_qrels: Qrels = {}
-        for lineno, obj in read_jsonl(path):
-            query = _require_text(obj, query_field, path, lineno)
-            positive = _require_text(obj, positive_field, path, lineno)
+        for lineno, obj in read_records(path):
+            query = _require_text(obj, mapping["query"], path, lineno)
             qid = _text_id("q", query)
-            pid = _text_id("d", positive)
             queries[qid] = query
-            corpus[pid] = positive
-            split_qrels.setdefault(qid, {})[pid] = 1
-            if obj.get(negative_field) is not None:
-                negative = _require_text(obj, negative_field, path, lineno)
-                nid = _text_id("d", negative)
-                corpus[nid] = negative
-                if nid not in negatives.setdefault(qid, []):
-                    negatives[qid].append(nid)
+            if mapping["positive"] in obj or mapping["score"] not in obj:
+                pid = add_doc(_require_text(obj, mapping["positive"], path, lineno))
+                split_qrels.setdefault(qid, {})[pid] = 1
+                if obj.get(mapping["negative"]) not in (None, ""):
+                    add_negative(qid, add_doc(_require_text(obj, mapping["negative"], path, lineno)))
+            else:
+                doc_id = add_doc(_require_text(obj, mapping["document"], path, lineno))
+                score = _require_score(obj, mapping["score"], path, lineno)
+                if score >= min_relevant_score:
+                    split_qrels.setdefault(qid, {})[doc_id] = 1
+                else:
+                    add_negative(qid, doc_id)
         if not split_qrels:
             raise EmbtuneError(f"{path}: split '{split}' has no rows. Add examples or remove the split.")
         qrels[split] = split_qrels
@@ -124,6 +163,19 @@ def load_jsonl_pairs(
         relevant = {d for split_qrels in qrels.values() for d in split_qrels.get(qid, {})}
         negatives[qid] = [n for n in nids if n not in relevant]
     return RetrievalData(name=name, corpus=corpus, queries=queries, qrels=qrels, negatives=negatives)
+
+
+def _require_score(obj: dict, key: str, path: Path, lineno: int, low: float = 0.0, high: float = 1.0) -> float:
+    try:
+        score = float(obj[key])
+    except (TypeError, ValueError):
+        raise EmbtuneError(f"{path}:{lineno}: column '{key}' must be a number, got {obj[key]!r}.") from None
+    if not low <= score <= high:
+        raise EmbtuneError(
+            f"{path}:{lineno}: column '{key}' = {score} is outside [{low}, {high}]. Rescale the scores "
+            "(e.g. divide 0-5 STS scores by 5)."
+        )
+    return score
 
 
 def load_beir(name: str, path: str, splits: list[str]) -> RetrievalData:
@@ -202,3 +254,30 @@ def carve_dev_split(data: RetrievalData, fraction: float, seed: int) -> Retrieva
     qrels["train"] = {q: d for q, d in train.items() if q not in dev_ids}
     qrels["dev"] = {q: d for q, d in train.items() if q in dev_ids}
     return RetrievalData(data.name, data.corpus, data.queries, qrels, data.negatives)
+
+
+def load_hub_beir(name: str, repo: str, qrels_repo: str, splits: list[str]) -> RetrievalData:
+    """A BEIR dataset from the Hugging Face Hub (``BeIR/<name>`` + ``BeIR/<name>-qrels``) via ``datasets``."""
+    from datasets import load_dataset
+
+    try:
+        corpus_rows = load_dataset(repo, "corpus", split="corpus")
+        query_rows = load_dataset(repo, "queries", split="queries")
+        qrels_rows = {split: load_dataset(qrels_repo, split=split) for split in splits}
+    except Exception as e:  # noqa: BLE001 - offline, missing repo, auth: one message
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise EmbtuneError(
+            f"could not load '{repo}' / '{qrels_repo}' from the Hugging Face Hub ({first}). Offline? Load it once "
+            f"online (it is cached), or use a local copy: dataset=beir dataset.name={name} paths.data_dir=<dir>."
+        ) from None
+    corpus = {str(r["_id"]): (str(r.get("title") or "") + " " + r["text"]).strip() for r in corpus_rows}
+    queries = {str(r["_id"]): r["text"] for r in query_rows}
+    qrels: dict[str, Qrels] = {}
+    for split, rows in qrels_rows.items():
+        for i, r in enumerate(rows):
+            qid, did = str(r["query-id"]), str(r["corpus-id"])
+            if qid not in queries or did not in corpus:
+                raise EmbtuneError(f"{qrels_repo} [{split}] row {i}: unknown query '{qid}' or corpus id '{did}'.")
+            if int(r["score"]) > 0:
+                qrels.setdefault(split, {}).setdefault(qid, {})[did] = int(r["score"])
+    return RetrievalData(name=name, corpus=corpus, queries=queries, qrels=qrels)
