@@ -55,7 +55,7 @@ def test_scifact_experiment_is_a_delta(compose_cfg) -> None:
     choices = cfg.hydra.runtime.choices
     assert (choices.dataset, choices.data_format, choices.mining) == ("scifact", "triplets", "bm25")
     assert cfg.dataset.source.path == "/data/scifact"
-    assert cfg.trainer.args.num_train_epochs == 1
+    assert cfg.trainer.args.num_train_epochs == 2
     assert cfg.trainer.args.warmup_steps == 0.1  # untouched keys keep the trainer/default values
 
 
