@@ -18,7 +18,11 @@ def test_every_group_has_options() -> None:
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_resolves(compose_cfg, group: str, option: str) -> None:
-    extra = ["dataset.name=scifact"] if (group, option) == ("dataset", "beir") else []
+    required = {
+        ("dataset", "beir"): ["dataset.name=scifact"],
+        ("dataset", "files"): ["dataset.source.files.train=a.csv", "dataset.source.files.test=b.csv"],
+    }
+    extra = required.get((group, option), [])
     cfg = compose_cfg(f"{group}={option}", *extra)
     assert cfg.hydra.runtime.choices[group] == option
     job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])

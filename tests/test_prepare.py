@@ -29,7 +29,14 @@ def test_quality_filter_counts_every_rule(tmp_path: Path) -> None:
     ]
     data = load_pairs("q", {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))})
     filtered, report = filter_split(data, "train", _quality())
-    assert report == {"short_query": 1, "short_positive": 1, "query_in_positive": 1, "duplicate": 1, "kept": 1}
+    assert report == {
+        "short_query": 1,
+        "short_positive": 1,
+        "query_in_positive": 1,
+        "duplicate": 1,
+        "total": 5,
+        "kept": 1,
+    }
     assert sum(len(d) for d in filtered.qrels["train"].values()) == 1
     _, off = filter_split(data, "train", _quality(enabled=False))
     assert off["kept"] == 5
@@ -94,7 +101,9 @@ def test_prepare_scifact_triplets_jsonl(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     (out,) = (tmp_path / "out" / "prepare" / "runs").iterdir()
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["queries"]["train"] + stats["queries"]["dev"] == 809
+    quality = stats["quality"]
+    assert stats["queries"]["dev"] == 81 and 800 < quality["total"] < 919  # 919 train judgements, minus dev
+    assert quality["kept"] == quality["total"] - sum(v for k, v in quality.items() if k not in ("total", "kept"))
     assert stats["mining"]["train"]["negatives_per_query"] == 1.0
     first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
     assert set(first) == {"anchor", "positive", "negative"} and first["positive"] != first["negative"]

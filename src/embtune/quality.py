@@ -13,16 +13,16 @@ log = logging.getLogger(__name__)
 
 
 def filter_split(data: RetrievalData, split: str, cfg: DictConfig) -> tuple[RetrievalData, dict[str, int]]:
-    """Apply the quality rules to one split; returns the filtered data and {rule: dropped, kept: n}.
+    """Apply the quality rules to one split; returns the filtered data and {rule: dropped, total, kept}.
 
     Rules (thresholds from quality/ config), in order: query shorter than ``min_query_words``; positive shorter
     than ``min_positive_words``; query verbatim inside its positive (``drop_query_in_positive``); the same
     (query text, positive text) seen before (``drop_duplicates``). Only ever applied to training data.
     """
+    total = sum(len(d) for d in data.split(split).values())
     report = {"short_query": 0, "short_positive": 0, "query_in_positive": 0, "duplicate": 0}
     if not cfg.enabled:
-        kept = sum(len(d) for d in data.split(split).values())
-        return data, {**report, "kept": kept}
+        return data, {**report, "total": total, "kept": total}
     seen: set[tuple[str, str]] = set()
     kept_qrels: Qrels = {}
     for qid, docs in sorted(data.split(split).items()):
@@ -41,8 +41,9 @@ def filter_split(data: RetrievalData, split: str, cfg: DictConfig) -> tuple[Retr
             else:
                 seen.add(key)
                 kept_qrels.setdefault(qid, {})[did] = rel
+    dropped = {k: v for k, v in report.items() if v}
+    report["total"] = total
     report["kept"] = sum(len(d) for d in kept_qrels.values())
-    dropped = {k: v for k, v in report.items() if k != "kept" and v}
     log.info("quality filter (%s/%s): kept %d, dropped %s", data.name, split, report["kept"], dropped or "none")
     if report["kept"] < cfg.warn_below:
         log.warning(

@@ -11,11 +11,11 @@ def with_deltas(metrics: dict[str, Any]) -> dict[str, Any]:
     """Add ``delta``: fine-tuned minus zero-shot (absolute and relative) and minus BM25, on the main metric."""
     main = metrics["main_metric"]
     tuned = metrics["fine_tuned"][main]
-    delta: dict[str, float] = {}
+    delta: dict[str, float | None] = {}
     if "zero_shot" in metrics:
         base = metrics["zero_shot"][main]
         delta["vs_zero_shot"] = tuned - base
-        delta["vs_zero_shot_rel"] = (tuned - base) / base if base else float("nan")
+        delta["vs_zero_shot_rel"] = (tuned - base) / base if base else None  # undefined from 0
     if "bm25" in metrics:
         delta["vs_bm25"] = tuned - metrics["bm25"][main]
     return {**metrics, "delta": delta}
@@ -33,5 +33,5 @@ def format_table(metrics: dict[str, Any], keys: tuple[str, ...] = ("ndcg@10", "m
         if block in metrics:
             lines.append(f"{block:<12}" + "".join(f"{metrics[block].get(k, float('nan')):>12.4f}" for k in keys))
     if metrics.get("delta"):
-        lines.append("delta: " + ", ".join(f"{k} {v:+.4f}" for k, v in metrics["delta"].items()))
+        lines.append("delta: " + ", ".join(f"{k} {v:+.4f}" for k, v in metrics["delta"].items() if v is not None))
     return "\n".join(lines)
