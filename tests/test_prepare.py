@@ -107,3 +107,23 @@ def test_prepare_scifact_triplets_jsonl(tmp_path: Path) -> None:
     assert stats["mining"]["train"]["negatives_per_query"] == 1.0
     first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
     assert set(first) == {"anchor", "positive", "negative"} and first["positive"] != first["negative"]
+
+
+def test_dense_mining_with_the_tiny_model_excludes_positives(compose_cfg) -> None:
+    from hydra.utils import instantiate
+
+    from embtune.mining import mine_dense_negatives
+
+    cfg = compose_cfg("model=tiny", "mining=dense")
+    data = _toy()
+    negatives = mine_dense_negatives(
+        data, "train", cfg.model, cfg.paths.cache_dir, range_max=10, num_negatives=2, relative_margin=None
+    )
+    assert set(negatives) == set(data.qrels["train"])
+    for qid, negs in negatives.items():
+        assert len(negs) == 2 and not set(negs) & set(data.qrels["train"][qid])
+    assert negatives == mine_dense_negatives(
+        data, "train", cfg.model, cfg.paths.cache_dir, range_max=10, num_negatives=2, relative_margin=None
+    )
+    params = {k: v for k, v in OmegaConf.to_container(cfg.mining, resolve=True).items() if k != "name"}
+    assert params["model"]["name_or_path"].endswith("embtune-tiny-bert") and callable(instantiate(params))

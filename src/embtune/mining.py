@@ -94,3 +94,57 @@ def mine_cached(
         "negatives_per_query": round(sum(counts) / len(counts), 3) if counts else 0.0,
     }
     return negatives, stats
+
+
+def mine_dense_negatives(
+    data: RetrievalData,
+    split: str,
+    model: DictConfig,
+    cache_dir: str,
+    range_min: int = 0,
+    range_max: int = 50,
+    num_negatives: int = 1,
+    relative_margin: float | None = None,
+    sampling_strategy: str = "top",
+    batch_size: int = 32,
+) -> dict[str, list[str]]:
+    """Query id -> negatives mined by sentence-transformers' ``mine_hard_negatives`` with an embedding model.
+
+    The model is the training model's config (prompts included): negatives the base model confuses.
+    """
+    from datasets import Dataset
+    from sentence_transformers import mine_hard_negatives
+
+    from embtune.models import load_model, resolve_model
+
+    builder = instantiate(model.builder) if model.get("builder") else None
+    st_model = load_model(model, resolve_model(model.name_or_path, cache_dir, builder))
+    qrels = data.split(split)
+    pairs = [(data.queries[q], data.corpus[d]) for q in sorted(qrels) for d in sorted(qrels[q])]
+    corpus_ids = list(data.corpus)
+    text_to_id = {data.corpus[d]: d for d in reversed(corpus_ids)}
+    prompts = dict(model.prompts) if model.get("prompts") else {}
+    mined = mine_hard_negatives(
+        Dataset.from_dict({"query": [p[0] for p in pairs], "positive": [p[1] for p in pairs]}),
+        st_model,
+        corpus=[data.corpus[d] for d in corpus_ids],
+        range_min=range_min,
+        range_max=range_max,
+        num_negatives=num_negatives,
+        relative_margin=relative_margin,
+        sampling_strategy=sampling_strategy,
+        query_prompt=prompts.get("query"),
+        corpus_prompt=prompts.get("document"),
+        output_format="labeled-pair",
+        batch_size=batch_size,
+        verbose=False,
+    )
+    query_to_id = {data.queries[q]: q for q in qrels}
+    negatives: dict[str, list[str]] = {q: [] for q in qrels}
+    for row in mined:
+        if row["label"] != 0:
+            continue
+        qid, did = query_to_id[row["query"]], text_to_id[row["positive"]]
+        if did not in qrels[qid] and did not in negatives[qid]:
+            negatives[qid].append(did)
+    return {q: n[:num_negatives] for q, n in negatives.items()}
