@@ -58,7 +58,7 @@ def main() -> None:
         "same_negatives": negatives["sparse"] == negatives["rank_bm25"],
     }
 
-    evaluator = build_ir_evaluator(data, "test", OmegaConf.load(ROOT / "conf" / "evaluator" / "ir.yaml"), None)
+    evaluator = build_ir_evaluator(data, "test", OmegaConf.load(ROOT / "conf" / "evaluator" / "ir.yaml").ir, None)
     results["retrieval_ndcg@10"] = {
         tok: round(evaluate_bm25(evaluator, tokenizer=tok)["ndcg@10"], 4) for tok in TOKENIZERS
     }

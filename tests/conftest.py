@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import embtune  # noqa: F401  (registers the config resolvers)
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
-TINY_CACHE = Path(os.environ.get("EMBTUNE_TEST_CACHE", "/tmp/embtune-test-cache"))
+# one fresh cache per test session (the tiny model is built into it once, in about a second)
+TINY_CACHE = Path(os.environ.get("EMBTUNE_TEST_CACHE") or tempfile.mkdtemp(prefix="embtune-test-cache-"))
 
 needs_shared_data = pytest.mark.skipif(
     not (SHARED_DATA / "scifact" / "corpus.jsonl").is_file(),

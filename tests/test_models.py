@@ -75,3 +75,12 @@ def test_sha_mismatch_is_an_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(models.OFFLINE_PACKAGES, MINILM, OfflinePackage(real.distributions, "f" * 64, real.kind))
     with pytest.raises(EmbtuneError, match="sha256 53aa5117.*expected ffff"):
         resolve_model(MINILM, tmp_path)
+
+
+def test_tiny_model_tells_texts_apart(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(build_tiny_model(tmp_path / "tiny")))
+    assert len(model.tokenizer) > 500
+    emb = model.encode(["subscriber attrition after a price change", "roaming bundle for travellers"])
+    assert float(model.similarity(emb, emb)[0, 1]) < 0.999

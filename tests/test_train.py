@@ -150,3 +150,44 @@ def test_zero_shot_evaluation_is_cached_across_runs(compose_cfg, tmp_path: Path)
     # another max_seq_length encodes differently: a new entry, not a stale hit
     train(compose_cfg(*overrides, "model.max_seq_length=32"), tmp_path / "run3")
     assert len(list((cache / "eval").glob("*.json"))) == 2
+
+
+def _write_sts(root: Path) -> Path:
+    import csv
+    import random
+
+    rng = random.Random(0)
+    words = ["churn", "billing", "roaming", "invoice", "refund", "network", "plan", "upgrade", "ticket", "signal"]
+    for split, n in (("train", 40), ("dev", 12), ("test", 12)):
+        (root / "stsb").mkdir(parents=True, exist_ok=True)
+        with (root / "stsb" / f"{split}.tsv").open("w", newline="") as f:
+            writer = csv.writer(f, delimiter="\t")
+            writer.writerow(["sentence1", "sentence2", "score"])
+            for _ in range(n):
+                a, b = rng.sample(words, 3), rng.sample(words, 3)
+                writer.writerow([" ".join(a), " ".join(b), round(5 * len(set(a) & set(b)) / 3, 2)])
+    return root
+
+
+def test_scored_sentence_pairs_train_with_cosent_and_sts_evaluator(compose_cfg, tmp_path: Path) -> None:
+    root = _write_sts(tmp_path / "data")
+    cfg = compose_cfg(
+        *TINY,
+        "dataset=stsb",
+        f"paths.data_dir={root}",
+        "data_format=scored",
+        "loss=cosent",
+        "evaluator=sts",
+        "save_model=false",
+    )
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["main_metric"] == "spearman" and "bm25" not in metrics
+    assert -1 <= metrics["fine_tuned"]["spearman"] <= 1 and "pearson" in metrics["zero_shot"]
+    assert metrics["train"]["examples"] == 40
+
+
+def test_ir_plus_triplet_evaluators_report_both(compose_cfg, tmp_path: Path) -> None:
+    cfg = compose_cfg(*TINY, "evaluator=ir_triplet", "save_model=false", "evaluate_bm25=false")
+    metrics = train(cfg, tmp_path / "run")
+    for block in ("zero_shot", "fine_tuned"):
+        assert "ndcg@10" in metrics[block] and 0 <= metrics[block]["triplet/accuracy"] <= 1

@@ -7,7 +7,7 @@ import hashlib
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from embtune.errors import EmbtuneError
@@ -19,7 +19,8 @@ Qrels = dict[str, dict[str, int]]  # query id -> {doc id: relevance > 0}
 class RetrievalData:
     """Queries and documents with relevance judgements per split (``train``, ``dev``, ``test``).
 
-    ``negatives`` holds hard negatives the source itself provides (query id -> doc ids).
+    ``negatives`` holds hard negatives the source itself provides (query id -> doc ids). Sentence-pair
+    similarity data (STS) has no queries or corpus: its splits are ``scored_pairs`` (text, text, score in [0, 1]).
     """
 
     name: str
@@ -27,6 +28,15 @@ class RetrievalData:
     queries: dict[str, str]
     qrels: dict[str, Qrels]
     negatives: dict[str, list[str]] = field(default_factory=dict)
+    scored_pairs: dict[str, list[tuple[str, str, float]]] = field(default_factory=dict)
+
+    def pairs(self, split: str) -> list[tuple[str, str, float]]:
+        """The scored sentence pairs of one split; a clear error when missing or empty."""
+        rows = self.scored_pairs.get(split)
+        if not rows:
+            have = ", ".join(self.scored_pairs) or "none (this is retrieval data: use evaluator=ir)"
+            raise EmbtuneError(f"dataset '{self.name}': no scored pairs for split '{split}' (splits: {have}).")
+        return rows
 
     def split(self, split: str) -> Qrels:
         """The judgements of one split; a clear error when the split is missing or empty."""
@@ -42,7 +52,7 @@ class RetrievalData:
     def fingerprint(self) -> str:
         """A sha256 over every text and judgement: equal data, equal fingerprint."""
         h = hashlib.sha256()
-        for part in (self.corpus, self.queries, self.qrels, self.negatives):
+        for part in (self.corpus, self.queries, self.qrels, self.negatives, self.scored_pairs):
             h.update(json.dumps(part, sort_keys=True, ensure_ascii=False).encode())
         return h.hexdigest()[:16]
 
@@ -238,7 +248,7 @@ def _read_qrels(path: Path, queries: dict[str, str], corpus: dict[str, str]) -> 
 
 def carve_dev_split(data: RetrievalData, fraction: float, seed: int) -> RetrievalData:
     """Move a deterministic ``fraction`` of train queries into a ``dev`` split, unless the source has one."""
-    if "dev" in data.qrels or fraction <= 0:
+    if "dev" in data.qrels or "dev" in data.scored_pairs or fraction <= 0:
         return data
     train = data.split("train")
     qids = sorted(train)
@@ -253,7 +263,7 @@ def carve_dev_split(data: RetrievalData, fraction: float, seed: int) -> Retrieva
     qrels = dict(data.qrels)
     qrels["train"] = {q: d for q, d in train.items() if q not in dev_ids}
     qrels["dev"] = {q: d for q, d in train.items() if q in dev_ids}
-    return RetrievalData(data.name, data.corpus, data.queries, qrels, data.negatives)
+    return replace(data, qrels=qrels)
 
 
 def load_hub_beir(name: str, repo: str, qrels_repo: str, splits: list[str]) -> RetrievalData:
@@ -281,3 +291,26 @@ def load_hub_beir(name: str, repo: str, qrels_repo: str, splits: list[str]) -> R
             if int(r["score"]) > 0:
                 qrels.setdefault(split, {}).setdefault(qid, {})[did] = int(r["score"])
     return RetrievalData(name=name, corpus=corpus, queries=queries, qrels=qrels)
+
+
+def load_sts_tsv(name: str, path: str, splits: list[str], score_scale: float = 5.0) -> RetrievalData:
+    """STS-style TSV files ``<split>.tsv`` (sentence1, sentence2, score), scores divided by ``score_scale``."""
+    root = Path(path)
+    if not root.is_dir():
+        raise EmbtuneError(
+            f"dataset dir not found: {root}. Set paths.data_dir to the folder that holds '{root.name}/' "
+            "(e.g. paths.data_dir=../shared/data) or get it from the Hub (sentence-transformers/stsb)."
+        )
+    pairs: dict[str, list[tuple[str, str, float]]] = {}
+    for split in splits:
+        file = root / f"{split}.tsv"
+        rows = []
+        for lineno, obj in read_records(file):
+            s1 = _require_text(obj, "sentence1", file, lineno)
+            s2 = _require_text(obj, "sentence2", file, lineno)
+            score = _require_score(obj, "score", file, lineno, 0.0, score_scale) / score_scale
+            rows.append((s1, s2, score))
+        if not rows:
+            raise EmbtuneError(f"{file}: split '{split}' has no rows.")
+        pairs[split] = rows
+    return RetrievalData(name=name, corpus={}, queries={}, qrels={}, scored_pairs=pairs)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from embtune.data import carve_dev_split
 from embtune.errors import EmbtuneError
 from embtune.eval_cache import cached_evaluation
-from embtune.evaluation import build_ir_evaluator, evaluate_bm25, evaluate_model
+from embtune.evaluation import build_evaluator, evaluate_bm25, evaluate_model
 from embtune.models import ResolvedModel, load_model, resolve_model, weights_sha256
 from embtune.report import format_table, with_deltas
 from embtune.run_dir import run_info, run_or_fail, write_json_atomic
@@ -52,9 +52,9 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     cfg = adopt_run_config(cfg)
     data = carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
     prompts = dict(cfg.model.prompts) if cfg.model.prompts else None
-    evaluator = build_ir_evaluator(data, "test", cfg.evaluator, prompts)
+    evaluator = build_evaluator(data, "test", cfg.evaluator, prompts, data.negatives)
     metrics: dict[str, Any] = {"dataset": data.name, "split": "test", "main_metric": cfg.evaluator.main_metric}
-    if cfg.evaluate_bm25:
+    if cfg.evaluate_bm25 and cfg.evaluator.bm25:
         metrics["bm25"] = evaluate_bm25(evaluator, **cfg.evaluator.bm25)
     models: dict[str, Any] = {}
     if cfg.evaluate_zero_shot:

@@ -13,34 +13,52 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator, SequentialEvaluator
 
 from embtune.run_dir import write_json_atomic
 
 log = logging.getLogger(__name__)
 
 
-def evaluator_fingerprint(evaluator: InformationRetrievalEvaluator) -> str:
-    """sha256 over the evaluator's inputs and settings."""
-    h = hashlib.sha256()
-    payload = {
-        "queries": list(zip(evaluator.queries_ids, evaluator.queries, strict=True)),
-        "corpus": list(zip(evaluator.corpus_ids, evaluator.corpus, strict=True)),
-        "relevant": {q: sorted(d) for q, d in sorted(evaluator.relevant_docs.items())},
-        "k": [
-            evaluator.mrr_at_k,
-            evaluator.ndcg_at_k,
-            evaluator.accuracy_at_k,
-            evaluator.precision_recall_at_k,
-            evaluator.map_at_k,
-        ],
-        "prompts": [evaluator.query_prompt, evaluator.corpus_prompt],
-    }
-    h.update(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode())
-    return h.hexdigest()
+# the attributes that hold an evaluator's inputs, across sentence-transformers' evaluator classes
+_INPUT_ATTRS = (
+    "queries_ids",
+    "queries",
+    "corpus_ids",
+    "corpus",
+    "relevant_docs",
+    "sentences1",
+    "sentences2",
+    "scores",
+    "anchors",
+    "positives",
+    "negatives",
+    "query_prompt",
+    "corpus_prompt",
+)
 
 
-def cache_key(model: SentenceTransformer, weights_sha256: str, evaluator: InformationRetrievalEvaluator) -> str:
+def evaluator_fingerprint(evaluator: SentenceEvaluator) -> str:
+    """sha256 over the evaluator's (and its sub-evaluators') class, settings and inputs."""
+    parts = list(evaluator.evaluators) if isinstance(evaluator, SequentialEvaluator) else [evaluator]
+    payload = [
+        {
+            "class": type(p).__name__,
+            "config": p.get_config_dict(),
+            **{a: _jsonable(getattr(p, a)) for a in _INPUT_ATTRS if hasattr(p, a)},
+        }
+        for p in parts
+    ]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): sorted(v) if isinstance(v, set) else v for k, v in value.items()}
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def cache_key(model: SentenceTransformer, weights_sha256: str, evaluator: SentenceEvaluator) -> str:
     """One key per (weights, encoding settings, evaluation inputs)."""
     parts = [weights_sha256, str(model.max_seq_length), str(model.similarity_fn_name), evaluator_fingerprint(evaluator)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
@@ -50,7 +68,7 @@ def cached_evaluation(
     cache_dir: Path,
     model: SentenceTransformer,
     weights_sha256: str | None,
-    evaluator: InformationRetrievalEvaluator,
+    evaluator: SentenceEvaluator,
     compute: Callable[[], dict[str, float]],
 ) -> tuple[dict[str, float], bool]:
     """(metrics, cache hit). Without a weights hash nothing is cached (the model can't be identified)."""
@@ -61,5 +79,5 @@ def cached_evaluation(
         log.info("zero-shot evaluation from cache: %s", path)
         return json.loads(path.read_text())["metrics"], True
     metrics = compute()
-    write_json_atomic(path, {"weights_sha256": weights_sha256, "evaluator": evaluator.name, "metrics": metrics})
+    write_json_atomic(path, {"weights_sha256": weights_sha256, "evaluator": type(evaluator).__name__, "metrics": metrics})
     return metrics, False

@@ -1,15 +1,34 @@
-"""Evaluation with sentence-transformers' evaluators, plus the BM25 baseline scored by the same metric code."""
+"""Evaluation with sentence-transformers' evaluators (IR, triplet, STS and their combination), plus the BM25
+baseline scored by the IR evaluator's own metric code.
+
+Metric names in metrics.json are the evaluator's own without its name and similarity (``ndcg@10``,
+``spearman``, ``accuracy``); with several evaluators, the first one's metrics are plain and the others' are
+prefixed by their kind (``triplet/accuracy``).
+"""
 
 from __future__ import annotations
 
 import random
 
-from omegaconf import DictConfig
+from datasets import Dataset
+from omegaconf import DictConfig, OmegaConf
 from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from sentence_transformers.sentence_transformer.evaluation import (
+    EmbeddingSimilarityEvaluator,
+    InformationRetrievalEvaluator,
+    SentenceEvaluator,
+    SequentialEvaluator,
+    TripletEvaluator,
+)
 
 from embtune.bm25 import BM25Index
 from embtune.data import RetrievalData
+from embtune.errors import EmbtuneError
+from embtune.formats import build_rows
+
+TRIPLET_FORMAT = OmegaConf.create(
+    {"name": "triplets", "text_columns": {}, "label_column": None, "needs_negatives": True, "negatives_per_pair": 1}
+)
 
 
 def build_ir_evaluator(
@@ -43,41 +62,118 @@ def build_ir_evaluator(
         precision_recall_at_k=list(eval_cfg.precision_recall_at_k),
         map_at_k=list(eval_cfg.map_at_k),
         batch_size=int(eval_cfg.batch_size),
-        name=f"{data.name}-{split}",
+        name=f"{data.name}-{split}-ir",
         query_prompt=prompts.get("query"),
         corpus_prompt=prompts.get("document"),
         write_csv=False,
     )
 
 
-def primary_metric_key(evaluator: InformationRetrievalEvaluator, model: SentenceTransformer, metric: str) -> str:
-    """The key the trainer logs for ``metric`` (``eval_<name>_<similarity>_<metric>``)."""
-    return f"eval_{evaluator.name}_{model.similarity_fn_name}_{metric}"
+def build_triplet_evaluator(
+    data: RetrievalData, split: str, negatives: dict[str, list[str]], batch_size: int = 32
+) -> TripletEvaluator:
+    """TripletEvaluator on held-out (query, positive, negative) rows of one split.
 
-
-def strip_metric_names(metrics: dict[str, float], prefix: str) -> dict[str, float]:
-    """``{'scifact-test_cosine_ndcg@10': x}`` -> ``{'ndcg@10': x}`` for the given prefix."""
-    return {k[len(prefix) :]: float(v) for k, v in metrics.items() if k.startswith(prefix)}
-
-
-def evaluate_model(model: SentenceTransformer, evaluator: InformationRetrievalEvaluator) -> dict[str, float]:
-    """Run the evaluator; metric names without the evaluator/similarity prefix."""
-    metrics = evaluator(model)
-    return strip_metric_names(metrics, f"{evaluator.name}_{model.similarity_fn_name}_")
-
-
-def evaluate_bm25(
-    evaluator: InformationRetrievalEvaluator, tokenizer: str = "stem", k1: float = 1.5, b: float = 0.75
-) -> dict[str, float]:
-    """BM25 over the evaluator's corpus, scored by the evaluator's own metric code (same names, same maths)."""
-    index = BM25Index(evaluator.corpus_ids, evaluator.corpus, tokenizer=tokenizer, k1=k1, b=b)
-    depth = max(
-        max(evaluator.mrr_at_k),
-        max(evaluator.ndcg_at_k),
-        max(evaluator.accuracy_at_k),
-        max(evaluator.precision_recall_at_k),
-        max(evaluator.map_at_k),
+    Prompts are not applied here: sentence-transformers' TripletEvaluator has no per-side prompt.
+    """
+    rows: Dataset = build_rows(data, split, TRIPLET_FORMAT, negatives)
+    return TripletEvaluator(
+        rows["anchor"],
+        rows["positive"],
+        rows["negative"],
+        name=f"{data.name}-{split}-triplet",
+        batch_size=batch_size,
+        write_csv=False,
     )
-    results = [[{"corpus_id": d, "score": s} for d, s in index.top_k(query, depth)] for query in evaluator.queries]
-    scores = evaluator.compute_metrics(results)
+
+
+def build_sts_evaluator(data: RetrievalData, split: str, batch_size: int = 32) -> EmbeddingSimilarityEvaluator:
+    """EmbeddingSimilarityEvaluator (Pearson / Spearman of cosine vs gold score) on scored pairs."""
+    rows = data.pairs(split)
+    return EmbeddingSimilarityEvaluator(
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        batch_size=batch_size,
+        name=f"{data.name}-{split}-sts",
+        write_csv=False,
+    )
+
+
+def build_evaluator(
+    data: RetrievalData,
+    split: str,
+    eval_cfg: DictConfig,
+    prompts: dict[str, str] | None,
+    negatives: dict[str, list[str]] | None = None,
+    corpus_size: int | None = None,
+    seed: int = 0,
+) -> SentenceEvaluator:
+    """The configured evaluator kinds for one split; several become one SequentialEvaluator."""
+    evaluators: list[SentenceEvaluator] = []
+    for kind in eval_cfg.kinds:
+        if kind == "ir":
+            evaluators.append(build_ir_evaluator(data, split, eval_cfg.ir, prompts, corpus_size, seed))
+        elif kind == "triplet":
+            evaluators.append(build_triplet_evaluator(data, split, negatives or {}, eval_cfg.batch_size))
+        elif kind == "sts":
+            evaluators.append(build_sts_evaluator(data, split, eval_cfg.batch_size))
+        else:
+            raise EmbtuneError(f"evaluator.kinds: unknown kind '{kind}'; use ir, triplet or sts.")
+    if len(evaluators) == 1:
+        return evaluators[0]
+    return SequentialEvaluator(evaluators, main_score_function=lambda scores: scores[0])
+
+
+def _parts(evaluator: SentenceEvaluator) -> list[SentenceEvaluator]:
+    return list(evaluator.evaluators) if isinstance(evaluator, SequentialEvaluator) else [evaluator]
+
+
+def _raw_key(evaluator: SentenceEvaluator, similarity: str, metric: str) -> str:
+    """The evaluator's own key for a clean metric name (each evaluator orders name parts its own way)."""
+    if isinstance(evaluator, EmbeddingSimilarityEvaluator):
+        return f"{evaluator.name}_{metric}_{similarity}"
+    return f"{evaluator.name}_{similarity}_{metric}"
+
+
+def primary_metric_key(evaluator: SentenceEvaluator, model: SentenceTransformer, metric: str) -> str:
+    """The key the trainer logs for the first evaluator's ``metric`` (``eval_<name>_<similarity>_<metric>``)."""
+    return "eval_" + _raw_key(_parts(evaluator)[0], model.similarity_fn_name, metric)
+
+
+def _clean(evaluator: SentenceEvaluator, similarity: str, metrics: dict[str, float]) -> dict[str, float]:
+    clean = {}
+    for key, value in metrics.items():
+        rest = key[len(evaluator.name) + 1 :] if key.startswith(evaluator.name + "_") else key
+        if rest.startswith(similarity + "_"):
+            clean[rest[len(similarity) + 1 :]] = float(value)
+        elif rest.endswith("_" + similarity):
+            clean[rest[: -len(similarity) - 1]] = float(value)
+    return clean
+
+
+def evaluate_model(model: SentenceTransformer, evaluator: SentenceEvaluator) -> dict[str, float]:
+    """Run the evaluator(s); clean metric names, the first evaluator's unprefixed, later ones as ``kind/name``."""
+    metrics: dict[str, float] = {}
+    for i, part in enumerate(_parts(evaluator)):
+        clean = _clean(part, model.similarity_fn_name, part(model))
+        prefix = "" if i == 0 else part.name.rsplit("-", 1)[-1] + "/"
+        metrics.update({prefix + k: v for k, v in clean.items()})
+    return metrics
+
+
+def evaluate_bm25(evaluator: SentenceEvaluator, tokenizer: str = "stem", k1: float = 1.5, b: float = 0.75) -> dict:
+    """BM25 over the IR evaluator's corpus, scored by that evaluator's own metric code (same names, same maths).
+
+    Empty when there is no IR evaluator (BM25 does not apply to STS or triplet-only evaluation).
+    """
+    ir = next((p for p in _parts(evaluator) if isinstance(p, InformationRetrievalEvaluator)), None)
+    if ir is None:
+        return {}
+    index = BM25Index(ir.corpus_ids, ir.corpus, tokenizer=tokenizer, k1=k1, b=b)
+    depth = max(
+        max(ir.mrr_at_k), max(ir.ndcg_at_k), max(ir.accuracy_at_k), max(ir.precision_recall_at_k), max(ir.map_at_k)
+    )
+    results = [[{"corpus_id": d, "score": s} for d, s in index.top_k(query, depth)] for query in ir.queries]
+    scores = ir.compute_metrics(results)
     return {name.replace("@k", f"@{k}"): float(v) for name, per_k in scores.items() for k, v in per_k.items()}

@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 
 def build_rows(data: RetrievalData, split: str, fmt: DictConfig, negatives: dict[str, list[str]] | None) -> Dataset:
     """Rows of one split in the configured format; columns in the order sentence-transformers reads them."""
+    if split not in data.qrels and data.scored_pairs:
+        return _sentence_pair_rows(data, split, fmt)
     qrels = data.split(split)
     negatives = negatives or {}
     if fmt.needs_negatives and not any(negatives.get(q) for q in qrels):
@@ -58,3 +60,16 @@ def build_rows(data: RetrievalData, split: str, fmt: DictConfig, negatives: dict
     if not rows:
         raise EmbtuneError(f"dataset '{data.name}' split '{split}' gave no {fmt.name} rows.")
     return Dataset.from_list(rows)
+
+
+def _sentence_pair_rows(data: RetrievalData, split: str, fmt: DictConfig) -> Dataset:
+    """STS-style data: (sentence1, sentence2, score) rows; only the scored format fits it."""
+    if fmt.name != "scored":
+        raise EmbtuneError(
+            f"dataset '{data.name}' holds scored sentence pairs: train it with data_format=scored "
+            f"(e.g. loss=cosent), not data_format={fmt.name}."
+        )
+    rows = data.pairs(split)
+    return Dataset.from_dict(
+        {"sentence1": [r[0] for r in rows], "sentence2": [r[1] for r in rows], "score": [r[2] for r in rows]}
+    )

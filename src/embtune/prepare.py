@@ -37,6 +37,7 @@ class PreparedData:
 
     data: RetrievalData
     rows: dict[str, Dataset]
+    negatives: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # split -> query id -> doc ids
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,17 +48,19 @@ def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> Prepa
     stats: dict[str, Any] = {"dataset": data.name, "fingerprint": data.fingerprint(), "format": cfg.data_format.name}
     data, stats["quality"] = filter_split(data, "train", cfg.quality)
     rows: dict[str, Dataset] = {}
+    negatives: dict[str, dict[str, list[str]]] = {}
     stats["mining"] = {}
     for split in splits:
-        negatives = data.negatives
-        if cfg.mining.name != "none":
-            negatives, stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
-        rows[split] = build_rows(data, split, cfg.data_format, negatives)
+        negatives[split] = data.negatives
+        if cfg.mining.name != "none" and not data.scored_pairs:
+            negatives[split], stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
+        rows[split] = build_rows(data, split, cfg.data_format, negatives[split])
     stats["rows"] = {split: len(r) for split, r in rows.items()}
     stats["queries"] = {split: len(q) for split, q in data.qrels.items()}
+    stats["scored_pairs"] = {split: len(p) for split, p in data.scored_pairs.items()}
     stats["corpus"] = len(data.corpus)
     stats["seconds"] = round(time.perf_counter() - started, 3)
-    return PreparedData(data, rows, stats)
+    return PreparedData(data, rows, negatives, stats)
 
 
 def save_prepared(prepared: PreparedData, out_dir: Path, save_format: str) -> None:

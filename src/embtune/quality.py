@@ -19,6 +19,16 @@ def filter_split(data: RetrievalData, split: str, cfg: DictConfig) -> tuple[Retr
     than ``min_positive_words``; query verbatim inside its positive (``drop_query_in_positive``); the same
     (query text, positive text) seen before (``drop_duplicates``). Only ever applied to training data.
     """
+    if split not in data.qrels and data.scored_pairs:  # sentence-pair data: nothing to filter by these rules
+        n = len(data.pairs(split))
+        return data, {
+            "short_query": 0,
+            "short_positive": 0,
+            "query_in_positive": 0,
+            "duplicate": 0,
+            "total": n,
+            "kept": n,
+        }
     total = sum(len(d) for d in data.split(split).values())
     report = {"short_query": 0, "short_positive": 0, "query_in_positive": 0, "duplicate": 0}
     if not cfg.enabled:

@@ -22,7 +22,7 @@ from transformers import set_seed
 
 from embtune.errors import EmbtuneError
 from embtune.eval_cache import cached_evaluation
-from embtune.evaluation import build_ir_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
+from embtune.evaluation import build_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
 from embtune.losses import build_loss, check_loss_accepts_format
 from embtune.models import load_model, resolve_model
 from embtune.prepare import prepare_data
@@ -42,7 +42,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
 
     # 2. Data: source -> dev split (carved from train if missing) -> quality filter -> negatives -> rows.
-    prepared = prepare_data(cfg, splits=("train",))
+    # (held-out negatives too when a triplet evaluator needs them)
+    splits = ("train", "dev", "test") if "triplet" in cfg.evaluator.kinds else ("train",)
+    prepared = prepare_data(cfg, splits=splits)
     data, train_rows = prepared.data, prepared.rows["train"]
     log.info("train rows (%s): %d", cfg.data_format.name, len(train_rows))
 
@@ -56,8 +58,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     loss = build_loss(cfg.loss, model)
 
     # 5. Evaluators: dev during training (picks the best checkpoint), test at the end.
-    dev_evaluator = build_ir_evaluator(data, "dev", cfg.evaluator, model_prompts, cfg.dataset.dev_corpus_size, cfg.seed)
-    test_evaluator = build_ir_evaluator(data, "test", cfg.evaluator, model_prompts)
+    dev_evaluator = build_evaluator(
+        data, "dev", cfg.evaluator, model_prompts, prepared.negatives.get("dev"), cfg.dataset.dev_corpus_size, cfg.seed
+    )
+    test_evaluator = build_evaluator(data, "test", cfg.evaluator, model_prompts, prepared.negatives.get("test"))
     best_metric = primary_metric_key(dev_evaluator, model, cfg.evaluator.main_metric)
 
     # 6. Baselines on the test split: plain BM25 and the zero-shot base model.
@@ -67,7 +71,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "split": "test",
         "main_metric": cfg.evaluator.main_metric,
     }
-    if cfg.evaluate_bm25:
+    if cfg.evaluate_bm25 and cfg.evaluator.bm25:
         metrics["bm25"] = evaluate_bm25(test_evaluator, **cfg.evaluator.bm25)
     if cfg.evaluate_zero_shot:
         metrics["zero_shot"], cache_hit = cached_evaluation(
