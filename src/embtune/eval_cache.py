@@ -79,5 +79,7 @@ def cached_evaluation(
         log.info("zero-shot evaluation from cache: %s", path)
         return json.loads(path.read_text())["metrics"], True
     metrics = compute()
-    write_json_atomic(path, {"weights_sha256": weights_sha256, "evaluator": type(evaluator).__name__, "metrics": metrics})
+    write_json_atomic(
+        path, {"weights_sha256": weights_sha256, "evaluator": type(evaluator).__name__, "metrics": metrics}
+    )
     return metrics, False

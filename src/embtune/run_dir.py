@@ -31,18 +31,22 @@ TRACKED_PACKAGES = (
 )
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temp file in the same dir, then rename: readers never see half a file."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temp file in the same dir, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=False)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """JSON (indented), written atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
 def write_failed(run_dir: Path, error: BaseException) -> None:
@@ -93,7 +97,7 @@ def run_info(**fields: Any) -> dict[str, Any]:
 
 def run_or_fail(run_dir: Path, job: Callable[[], T], on_failure: Callable[[], None] | None = None) -> T:
     """Run a job; on any failure leave FAILED with the one-line error. A user-fixable error (EmbtuneError,
-    also when Hydra's instantiate wrapped it) ends the process with that line and exit code 1, no traceback."""
+    also when Hydra's instantiate wrapped it) ends a single run with that line and exit code 1, no traceback."""
     try:
         return job()
     except BaseException as e:
@@ -102,5 +106,21 @@ def run_or_fail(run_dir: Path, job: Callable[[], T], on_failure: Callable[[], No
         if on_failure is not None:
             on_failure()
         if isinstance(error, EmbtuneError):
-            raise SystemExit(f"error: {error}") from None
+            if sweep_group() is None:
+                raise SystemExit(f"error: {error}") from None
+            raise error from None
         raise
+
+
+def sweep_group() -> str | None:
+    """The multirun sweep this job belongs to (its sweep dir name), or None for a single run.
+
+    In a sweep, a failed job raises (Hydra records it and runs the remaining jobs) instead of exiting.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    return Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode == RunMode.MULTIRUN else None

@@ -1,4 +1,5 @@
-"""Experiment trackers: which `report_to` the trainer gets, W&B settings per run, and closing runs."""
+"""Experiment trackers: one W&B run per job (grouped per sweep), opened before training so that
+transformers' W&B callback logs into it, and always finished, also when the job fails."""
 
 from __future__ import annotations
 
@@ -6,27 +7,54 @@ import os
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+SECRET_MARKERS = ("key", "token", "secret", "password")
 
 
-def setup_logger(logger_cfg: DictConfig, run_dir: Path, run_name: str) -> list[str]:
-    """Prepare the configured tracker for this run; returns the trainer's ``report_to``."""
+def _without_secrets(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {
+            k: ("<redacted>" if any(m in str(k).lower() for m in SECRET_MARKERS) else _without_secrets(v))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [_without_secrets(v) for v in obj]
+    return obj
+
+
+def setup_logger(cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]:
+    """Open this job's tracker run; returns the trainer's ``report_to``.
+
+    W&B: offline unless ``logger.mode=online``; files under the run dir; group = the sweep (or the config's
+    ``logger.group``); name = the run name; config = the resolved Hydra config (no secrets).
+    """
+    logger_cfg = cfg.logger
     report_to = list(logger_cfg.report_to)
     if "wandb" in report_to:
-        os.environ["WANDB_MODE"] = str(logger_cfg.mode)
-        os.environ["WANDB_DIR"] = str(run_dir)
-        os.environ["WANDB_PROJECT"] = str(logger_cfg.project)
-        os.environ["WANDB_NAME"] = run_name
-        if logger_cfg.get("entity"):
-            os.environ["WANDB_ENTITY"] = str(logger_cfg.entity)
-        if logger_cfg.get("group"):
-            os.environ["WANDB_RUN_GROUP"] = str(logger_cfg.group)
+        import wandb
+
         os.environ.setdefault("WANDB_SILENT", "true")
+        os.environ["WANDB_LOG_MODEL"] = "false"
+        job_cfg = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+        wandb.init(
+            project=str(logger_cfg.project),
+            entity=logger_cfg.get("entity"),
+            group=logger_cfg.get("group") or group,
+            name=str(cfg.run_name),
+            tags=list(logger_cfg.get("tags") or []),
+            mode=str(logger_cfg.mode),
+            dir=str(run_dir),
+            config=_without_secrets(job_cfg),
+            reinit="finish_previous",
+        )
+    if "tensorboard" in report_to:
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tb")
     return report_to
 
 
 def log_final_metrics(report_to: list[str], metrics: dict[str, Any]) -> None:
-    """Put the final zero-shot / fine-tuned / delta figures into the tracker's run summary."""
+    """Put the final BM25 / zero-shot / fine-tuned / delta figures into the tracker run's summary."""
     if "wandb" not in report_to:
         return
     import wandb
@@ -37,13 +65,13 @@ def log_final_metrics(report_to: list[str], metrics: dict[str, Any]) -> None:
             for block, values in metrics.items()
             if isinstance(values, dict)
             for k, v in values.items()
-            if isinstance(v, (int, float))
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
         wandb.run.summary.update(flat)
 
 
 def finish_logger(report_to: list[str], failed: bool = False) -> None:
-    """Close this job's tracker run, also after a failure (the next job in a sweep gets its own)."""
+    """Close this job's tracker run (the next job in a sweep gets its own)."""
     if "wandb" in report_to:
         import wandb
 

@@ -27,7 +27,7 @@ from embtune.losses import build_loss, check_loss_accepts_format
 from embtune.models import load_model, resolve_model
 from embtune.prepare import prepare_data
 from embtune.report import format_table, with_deltas
-from embtune.run_dir import run_info, run_or_fail, write_json_atomic
+from embtune.run_dir import run_info, run_or_fail, sweep_group, write_json_atomic
 from embtune.tracking import finish_logger, log_final_metrics, setup_logger
 from embtune.training import build_training_args, column_prompts
 
@@ -89,7 +89,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
 
     # 7. Fine-tune.
-    report_to = setup_logger(cfg.logger, run_dir, cfg.run_name)
+    report_to = setup_logger(cfg, run_dir, group=sweep_group())
     args = build_training_args(
         cfg.trainer,
         run_dir / "checkpoints",

@@ -1,0 +1,186 @@
+"""Sweep summary: summary.csv, summary.md and summary.png in a multirun dir, refreshed after every job.
+
+A Hydra callback (conf/hydra/default.yaml). It rescans the sweep dir each time, so it also holds failed jobs
+(with their one-line error) and works the same under any launcher.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from embtune.run_dir import write_text_atomic
+
+COLUMNS = [
+    "job",
+    "model",
+    "loss",
+    "data_format",
+    "seed",
+    "status",
+    "metric",
+    "bm25",
+    "zero_shot",
+    "fine_tuned",
+    "delta",
+    "delta_rel",
+    "train_seconds",
+    "device",
+    "est_cost_usd",
+    "error",
+]
+
+
+def _job_row(job_dir: Path, cost_per_hour: float) -> dict[str, Any]:
+    hydra_cfg = OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra
+    job_cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    choices = hydra_cfg.runtime.choices
+    row: dict[str, Any] = {
+        "job": job_dir.name,
+        "model": choices.get("model"),
+        "loss": choices.get("loss"),
+        "data_format": choices.get("data_format"),
+        "seed": job_cfg.get("seed"),
+        "overrides": " ".join(o for o in hydra_cfg.overrides.task if not o.startswith("seed=")),
+    }
+    metrics_file, failed = job_dir / "metrics.json", job_dir / "FAILED"
+    if metrics_file.is_file():
+        m = json.loads(metrics_file.read_text())
+        main = m["main_metric"]
+        seconds = m.get("train", {}).get("seconds", 0.0)
+        row |= {
+            "status": "ok",
+            "metric": main,
+            "bm25": m.get("bm25", {}).get(main),
+            "zero_shot": m.get("zero_shot", {}).get(main),
+            "fine_tuned": m["fine_tuned"][main],
+            "delta": m.get("delta", {}).get("vs_zero_shot"),
+            "delta_rel": m.get("delta", {}).get("vs_zero_shot_rel"),
+            "train_seconds": seconds,
+            "device": m.get("train", {}).get("device"),
+            "est_cost_usd": round(seconds / 3600 * cost_per_hour, 4),
+        }
+    elif failed.is_file():
+        row |= {"status": "FAILED", "error": failed.read_text().strip()}
+    else:
+        row |= {"status": "running"}
+    return row
+
+
+def collect_rows(sweep_dir: Path, cost_per_hour: float) -> list[dict[str, Any]]:
+    """One row per job dir (a dir with a .hydra record) in job order."""
+    jobs = [d for d in sweep_dir.iterdir() if (d / ".hydra" / "hydra.yaml").is_file()]
+    jobs.sort(key=lambda d: (int(d.name.split("_")[0]) if d.name.split("_")[0].isdigit() else 1 << 30, d.name))
+    return [_job_row(d, cost_per_hour) for d in jobs]
+
+
+def aggregate_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean ± std of the fine-tuned metric over jobs that differ only in seed."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            groups.setdefault(r["overrides"], []).append(r)
+    out = []
+    for setting, members in groups.items():
+        values = [m["fine_tuned"] for m in members]
+        out.append(
+            {
+                "setting": setting or "(defaults)",
+                "runs": len(values),
+                "mean": statistics.fmean(values),
+                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "zero_shot": members[0]["zero_shot"],
+            }
+        )
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+
+def write_summary(sweep_dir: Path, cost_per_hour: float = 2.5) -> list[dict[str, Any]]:
+    """Write summary.csv / summary.md / summary.png for the sweep; returns the rows."""
+    rows = collect_rows(sweep_dir, cost_per_hour)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(sweep_dir / "summary.csv", buf.getvalue())
+
+    lines = [f"# Sweep {sweep_dir.name}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+    seeds = aggregate_seeds(rows)
+    if any(s["runs"] > 1 for s in seeds):
+        lines += [
+            "",
+            "## Across seeds",
+            "",
+            "| setting | runs | fine-tuned mean ± std | zero-shot |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {s['setting']} | {s['runs']} | {s['mean']:.4f} ± {s['std']:.4f} | {_fmt(s['zero_shot'])} |"
+            for s in seeds
+        ]
+    write_text_atomic(sweep_dir / "summary.md", "\n".join(lines) + "\n")
+    _plot(rows, sweep_dir / "summary.png")
+    return rows
+
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Grouped bars per job: BM25, zero-shot and fine-tuned on the main metric; failed jobs marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [
+        f"{r['model']}/{r['loss']}/{r['data_format']}" + (f"\nseed {r['seed']}" if r.get("seed") else "") for r in rows
+    ]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4.5))
+    width = 0.27
+    for i, (key, color) in enumerate((("bm25", "#999999"), ("zero_shot", "#4c72b0"), ("fine_tuned", "#dd8452"))):
+        xs = [j + (i - 1) * width for j in range(len(rows))]
+        ax.bar(xs, [r.get(key) or 0.0 for r in rows], width, label=key.replace("_", "-"), color=color)
+    for j, r in enumerate(rows):
+        if r["status"] != "ok":
+            ax.text(j, 0.02, r["status"], ha="center", va="bottom", color="red", rotation=90)
+    metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
+    ax.set_xticks(range(len(rows)), labels, fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per job: BM25 vs zero-shot vs fine-tuned")
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+class SweepReport(Callback):
+    """Refresh the sweep summary after each job and at the end of the multirun."""
+
+    def __init__(self, cost_per_hour: float = 2.5) -> None:
+        self.cost_per_hour = cost_per_hour
+
+    def _refresh(self) -> None:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            sweep_dir = Path(HydraConfig.get().sweep.dir)
+            if sweep_dir.is_dir():
+                write_summary(sweep_dir, self.cost_per_hour)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        self._refresh()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._refresh()

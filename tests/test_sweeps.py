@@ -1,0 +1,64 @@
+"""Multirun sweeps through the real CLI: one W&B run per job in one group, a summary, failures kept."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from conftest import TINY_CACHE, run_cli
+from wandb_reader import read_run
+
+from embtune.tiny_model import build_tiny_model
+
+TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}", "evaluate_bm25=false", "save_model=false"]
+
+
+def _sweep_dir(out: Path) -> Path:
+    (sweep,) = (out / "train" / "multiruns").iterdir()
+    return sweep
+
+
+def test_two_by_two_sweep_logs_four_wandb_runs_in_one_group_and_a_summary(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    result = run_cli(
+        "embtune.train",
+        "-m",
+        *TINY,
+        "logger=wandb",
+        "objective=mnrl_pairs,cosent_scored",
+        "seed=1,2",
+        f"paths.output_dir={out}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = _sweep_dir(out)
+    runs = [read_run(f) for f in sorted(sweep.glob("*/wandb/offline-run-*/run-*.wandb"))]
+    assert len(runs) == 4 and len({r["id"] for r in runs}) == 4
+    assert {r["group"] for r in runs} == {sweep.name}
+    assert sorted(r["name"] for r in runs) == sorted(["tiny_mnrl_pairs"] * 2 + ["tiny_cosent_scored"] * 2)
+    for r in runs:
+        assert r["config"]["model"]["name_or_path"].endswith("embtune-tiny-bert")
+        assert {"final/zero_shot/ndcg@10", "final/fine_tuned/ndcg@10", "final/delta/vs_zero_shot"} <= set(r["summary"])
+        assert any("train/loss" in row for row in r["history"])
+        assert r["exit_code"] == 0
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
+    assert {r["loss"] for r in rows} == {"mnrl", "cosent"} and all(float(r["fine_tuned"]) >= 0 for r in rows)
+    assert (sweep / "summary.png").stat().st_size > 1000
+    assert "Across seeds" in (sweep / "summary.md").read_text()
+
+
+def test_a_failing_job_is_marked_and_the_others_finish(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    good = build_tiny_model(TINY_CACHE / "models" / "embtune-tiny-bert")
+    result = run_cli(
+        "embtune.train",
+        "-m",
+        *TINY,
+        f"model.name_or_path=/nonexistent/model,{good}",
+        "model.builder=null",
+        f"paths.output_dir={out}",
+    )
+    assert result.returncode != 0  # Hydra reports the failed job at the end
+    rows = list(csv.DictReader((_sweep_dir(out) / "summary.csv").open()))
+    assert [r["status"] for r in rows] == ["FAILED", "ok"]
+    assert "nonexistent" in rows[0]["error"]
