@@ -85,10 +85,12 @@ def collect_rows(sweep_dir: Path, cost_per_hour: float) -> list[dict[str, Any]]:
 
 def aggregate_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean ± std of the fine-tuned metric over jobs that differ only in seed."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    common = set.intersection(*(set(r["overrides"].split()) for r in ok)) if ok else set()
     groups: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        if r["status"] == "ok":
-            groups.setdefault(r["overrides"], []).append(r)
+    for r in ok:
+        setting = " ".join(o for o in r["overrides"].split() if o not in common)
+        groups.setdefault(setting, []).append(r)
     out = []
     for setting, members in groups.items():
         values = [m["fine_tuned"] for m in members]
