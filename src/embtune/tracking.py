@@ -23,6 +23,12 @@ def _without_secrets(obj: Any) -> Any:
     return obj
 
 
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The job's config, interpolations resolved, the hydra node left out, secret-looking keys redacted."""
+    job_cfg = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+    return _without_secrets(job_cfg)
+
+
 def setup_logger(cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]:
     """Open this job's tracker run; returns the trainer's ``report_to``.
 
@@ -36,7 +42,6 @@ def setup_logger(cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]
 
         os.environ.setdefault("WANDB_SILENT", "true")
         os.environ["WANDB_LOG_MODEL"] = "false"
-        job_cfg = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
         wandb.init(
             project=str(logger_cfg.project),
             entity=logger_cfg.get("entity"),
@@ -45,7 +50,7 @@ def setup_logger(cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]
             tags=list(logger_cfg.get("tags") or []),
             mode=str(logger_cfg.mode),
             dir=str(run_dir),
-            config=_without_secrets(job_cfg),
+            config=resolved_config(cfg),
             reinit="finish_previous",
         )
     if "tensorboard" in report_to:

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformerTrainer
 from transformers import set_seed
 
+from embtune.callbacks import NonFiniteLossGuard
 from embtune.errors import EmbtuneError
 from embtune.eval_cache import cached_evaluation
 from embtune.evaluation import build_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
@@ -28,7 +29,7 @@ from embtune.models import load_model, resolve_model
 from embtune.prepare import prepare_data
 from embtune.report import format_table, with_deltas
 from embtune.run_dir import run_info, run_or_fail, sweep_group, write_json_atomic
-from embtune.tracking import finish_logger, log_final_metrics, setup_logger
+from embtune.tracking import finish_logger, log_final_metrics, resolved_config, setup_logger
 from embtune.training import build_training_args, column_prompts
 
 log = logging.getLogger("embtune.train")
@@ -100,12 +101,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         run_name=cfg.run_name,
         seed=cfg.seed,
     )
+    nan_guard = NonFiniteLossGuard()
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=train_rows, loss=loss, evaluator=dev_evaluator
+        model=model, args=args, train_dataset=train_rows, loss=loss, evaluator=dev_evaluator, callbacks=[nan_guard]
     )
     started = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume_checkpoint(cfg, run_dir))
     train_seconds = time.perf_counter() - started
+    if nan_guard.failure:
+        raise EmbtuneError(nan_guard.failure)
     logged = {k for entry in trainer.state.log_history for k in entry}
     if args.load_best_model_at_end and best_metric not in logged:
         raise EmbtuneError(
@@ -145,6 +149,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             },
             trust_remote_code=bool(cfg.model.trust_remote_code),
             zero_shot_cache_hit=cache_hit,
+            config=resolved_config(cfg),
             device=str(model.device),
             cuda=torch.cuda.is_available(),
         ),
@@ -154,10 +159,26 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
+def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
+    """With ``resume=true``: the run dir's last checkpoint (the trainer restores weights, optimizer, RNG, step)."""
+    if not cfg.resume:
+        return None
+    checkpoints = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    if not checkpoints:
+        raise EmbtuneError(
+            f"resume=true but {run_dir / 'checkpoints'} holds no checkpoint. Resume with the interrupted run's dir: "
+            "make resume RUN=<run dir>."
+        )
+    log.info("resuming from %s", checkpoints[-1])
+    return str(checkpoints[-1])
+
+
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entrypoint: runs the recipe; on failure leaves FAILED in the run dir; returns the sweep metric."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if cfg.resume:
+        (run_dir / "FAILED").unlink(missing_ok=True)  # the interrupted attempt's marker
     metrics = run_or_fail(
         run_dir, lambda: train(cfg, run_dir), lambda: finish_logger(list(cfg.logger.report_to), failed=True)
     )

@@ -1,0 +1,197 @@
+"""Bad input through the real entrypoint: one clear line, exit 1, FAILED and no metrics.json. Reruns match."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY_CACHE, run_cli, write_jsonl
+
+TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}"]
+GOOD = [{"query": f"question number {i}", "positive": f"answer passage {i} with enough words"} for i in range(20)]
+
+
+def _files(tmp: Path, train_text: str | None = None, test_rows: list | None = None) -> list[str]:
+    train = tmp / "train.jsonl"
+    if train_text is None:
+        write_jsonl(train, GOOD)
+    else:
+        train.write_text(train_text)
+    test = write_jsonl(tmp / "test.jsonl", GOOD[:5] if test_rows is None else test_rows)
+    return [f"dataset.source.files.train={train}", f"dataset.source.files.test={test}"]
+
+
+def _beir(tmp: Path, qrels: str) -> list[str]:
+    root = tmp / "data" / "toy"
+    write_jsonl(root / "corpus.jsonl", [{"_id": "d1", "text": "one"}, {"_id": "d2", "text": "two"}])
+    write_jsonl(root / "queries.jsonl", [{"_id": "q1", "text": "first"}])
+    (root / "qrels").mkdir()
+    for split in ("train", "test"):
+        (root / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    return ["dataset=beir", "dataset.name=toy", f"paths.data_dir={tmp / 'data'}"]
+
+
+CASES = {
+    "malformed_jsonl": (
+        lambda t: _files(t, '{"query": "a b", "positive": "c d e f g"}\n{"query": oops}\n'),
+        r"train.jsonl:2: not valid JSON",
+    ),
+    "missing_column": (
+        lambda t: _files(t, json.dumps({"question": "a b", "positive": "c"}) + "\n"),
+        r"train.jsonl:1: missing column 'query' \(columns found: positive, question\)",
+    ),
+    "empty_test_split": (lambda t: _files(t, test_rows=[]), r"split 'test' has no rows"),
+    "unknown_qrels_id": (
+        lambda t: _beir(t, "q1\td9\t1\n"),
+        r"(train|test).tsv:2: corpus id 'd9' is not in corpus.jsonl",
+    ),
+    "loss_format_mismatch": (lambda t: ["loss=contrastive"], r"loss=contrastive does not train on data_format=pairs"),
+    "model_not_found": (
+        lambda t: ["model=minilm", "model.name_or_path=nobody/no-model"],
+        r"model 'nobody/no-model' is not a local dir.*HF_HUB_OFFLINE=1",
+    ),
+    "missing_data_dir": (
+        lambda t: ["dataset=scifact", f"paths.data_dir={t}/nope"],
+        r"dataset dir not found: .*nope/scifact. Set paths.data_dir",
+    ),
+    "bad_score": (lambda t: ["dataset=files", *_scored(t, "high")], r"column 'score' must be a number, got 'high'"),
+    "out_of_range_score": (
+        lambda t: ["dataset=files", *_scored(t, 7)],
+        r"column 'score' = 7.0 is outside \[0.0, 1.0\]",
+    ),
+}
+
+
+def _scored(tmp: Path, bad) -> list[str]:
+    rows = [{"query": f"q {i} words", "document": f"doc {i} with enough words here", "score": 1.0} for i in range(6)]
+    rows.append({"query": "q x words", "document": "doc x", "score": bad})
+    write_jsonl(tmp / "scored.jsonl", rows)
+    return [f"dataset.source.files.train={tmp / 'scored.jsonl'}", f"dataset.source.files.test={tmp / 'scored.jsonl'}"]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_gives_one_clear_line(tmp_path: Path, case: str) -> None:
+    make_args, message = CASES[case]
+    out = tmp_path / "outputs"
+    result = run_cli("embtune.train", *TINY, *make_args(tmp_path), f"paths.output_dir={out}")
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and __import__("re").search(message, last), last
+    assert "Traceback" not in result.stderr
+    (run_dir,) = (out / "train" / "runs").iterdir()
+    assert (run_dir / "FAILED").is_file() and not (run_dir / "metrics.json").exists()
+
+
+def test_unknown_config_option_lists_the_choices(tmp_path: Path) -> None:
+    result = run_cli("embtune.train", "model=nope", f"paths.output_dir={tmp_path}")
+    assert result.returncode == 1
+    assert "Could not find 'model/nope'" in result.stderr and "minilm" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    result = run_cli(
+        "embtune.train",
+        *TINY,
+        "trainer.args.learning_rate=inf",
+        "trainer.args.max_steps=8",
+        "trainer.args.warmup_steps=0",
+        "evaluate_bm25=false",
+        f"paths.output_dir={out}",
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "became nan at step" in last and "Last good checkpoint" in last, last
+    (run_dir,) = (out / "train" / "runs").iterdir()
+    assert not (run_dir / "metrics.json").exists() and (run_dir / "FAILED").is_file()
+
+
+def test_rerun_from_the_record_matches_exactly(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    args = [*TINY, "trainer.args.learning_rate=1e-3", f"paths.output_dir={out}"]
+    first = run_cli("embtune.train", *args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (run,) = (out / "train" / "runs").iterdir()
+    again = subprocess.run(
+        [sys.executable, "scripts/rerun.py", str(run)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    runs = sorted((out / "train" / "runs").iterdir())
+    assert len(runs) == 2  # a new dir: nothing overwritten
+    a, b = (json.loads((r / "metrics.json").read_text()) for r in runs)
+    assert a["fine_tuned"] == b["fine_tuned"] and a["zero_shot"] == b["zero_shot"]
+    info = json.loads((runs[1] / "run_info.json").read_text())
+    assert info["config"]["trainer"]["args"]["learning_rate"] == 1e-3 and info["trust_remote_code"] is False
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    common = [
+        *TINY,
+        "trainer.args.max_steps=60",
+        "trainer.args.save_steps=10",
+        "trainer.args.eval_steps=10",
+        "trainer.args.learning_rate=1e-3",
+        "evaluate_bm25=false",
+    ]
+    full = run_cli("embtune.train", *common, f"paths.output_dir={tmp_path}/full")
+    assert full.returncode == 0, full.stderr[-2000:]
+    out = tmp_path / "killed"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "embtune.train", *common, f"paths.output_dir={out}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(out.glob("train/runs/*/checkpoints/checkpoint-10/trainer_state.json")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (run,) = (out / "train" / "runs").iterdir()
+    assert not (run / "metrics.json").exists()
+    resumed = subprocess.run(
+        [sys.executable, "scripts/rerun.py", str(run), "--resume"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    (full_run,) = (tmp_path / "full" / "train" / "runs").iterdir()
+    a = json.loads((full_run / "metrics.json").read_text())
+    b = json.loads((run / "metrics.json").read_text())
+    assert b["train"]["steps"] == 60
+    assert b["fine_tuned"] == pytest.approx(a["fine_tuned"], abs=1e-6)
+
+
+def test_secrets_never_reach_the_run_record(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    result = run_cli(
+        "embtune.train",
+        *TINY,
+        "+logger.api_key=sk-should-not-appear",
+        "evaluate_bm25=false",
+        "save_model=false",
+        f"paths.output_dir={out}",
+        env={"WANDB_API_KEY": "sk-env-secret"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = (out / "train" / "runs").iterdir()
+    text = (run / "run_info.json").read_text()
+    assert "sk-should-not-appear" not in text and "sk-env-secret" not in text and "<redacted>" in text
