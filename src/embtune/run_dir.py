@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from embtune.errors import EmbtuneError, user_error
+from embtune.redact import redact_argv
 
 T = TypeVar("T")
 
@@ -90,7 +91,7 @@ def run_info(**fields: Any) -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": package_versions(),
         "git": git_state(),
-        "argv": sys.argv,
+        "argv": redact_argv(sys.argv),
         **fields,
     }
 

@@ -9,24 +9,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-SECRET_MARKERS = ("key", "token", "secret", "password")
-
-
-def _without_secrets(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {
-            k: ("<redacted>" if any(m in str(k).lower() for m in SECRET_MARKERS) else _without_secrets(v))
-            for k, v in obj.items()
-        }
-    if isinstance(obj, list):
-        return [_without_secrets(v) for v in obj]
-    return obj
+from embtune.redact import redact
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The job's config, interpolations resolved, the hydra node left out, secret-looking keys redacted."""
     job_cfg = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
-    return _without_secrets(job_cfg)
+    return redact(job_cfg)
 
 
 def setup_logger(cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]:
