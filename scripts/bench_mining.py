@@ -35,16 +35,24 @@ def main() -> None:
     data = load_beir("scifact", str(Path(args.data_dir) / "scifact"), ["train", "test"])
     results: dict = {"dataset": "scifact", "train_queries": len(data.qrels["train"]), "corpus": len(data.corpus)}
 
+    # the same mining work per engine; index construction (tokenizing, BM25Okapi) timed apart
     timings, negatives = {}, {}
-    for engine in ("sparse", "rank_bm25"):
-        started = time.perf_counter()
-        negatives[engine] = mine_bm25_negatives(data, "train", tokenizer=args.tokenizer, engine=engine, range_max=50)
-        seconds = time.perf_counter() - started
-        timings[engine] = {"seconds": round(seconds, 2), "queries_per_s": round(len(data.qrels["train"]) / seconds, 1)}
-        print(engine, timings[engine], flush=True)
-
     ids = list(data.corpus)
     texts = [data.corpus[d] for d in ids]
+    for engine in ("sparse", "rank_bm25"):
+        started = time.perf_counter()
+        BM25Index(ids, texts, tokenizer=args.tokenizer, engine=engine)
+        build = time.perf_counter() - started
+        started = time.perf_counter()
+        negatives[engine] = mine_bm25_negatives(data, "train", tokenizer=args.tokenizer, engine=engine, range_max=50)
+        total = time.perf_counter() - started
+        timings[engine] = {
+            "index_seconds": round(build, 2),
+            "mining_seconds": round(total, 2),
+            "scoring_queries_per_s": round(len(data.qrels["train"]) / max(total - build, 1e-9), 1),
+        }
+        print(engine, timings[engine], flush=True)
+
     fast = BM25Index(ids, texts, tokenizer=args.tokenizer, engine="sparse")
     ref = BM25Index(ids, texts, tokenizer=args.tokenizer, engine="rank_bm25")
     max_diff = max(
@@ -53,7 +61,10 @@ def main() -> None:
     results["mining"] = {
         "tokenizer": args.tokenizer,
         "engines": timings,
-        "speedup": round(timings["rank_bm25"]["seconds"] / timings["sparse"]["seconds"], 1),
+        "scoring_speedup": round(
+            timings["sparse"]["scoring_queries_per_s"] / timings["rank_bm25"]["scoring_queries_per_s"], 1
+        ),
+        "end_to_end_speedup": round(timings["rank_bm25"]["mining_seconds"] / timings["sparse"]["mining_seconds"], 1),
         "max_abs_score_diff": max_diff,
         "same_negatives": negatives["sparse"] == negatives["rank_bm25"],
     }

@@ -84,3 +84,22 @@ def test_engines_agree_for_every_tokenizer(tokenizer: str) -> None:
     for query in ["failed payments retry", "Roaming abroad travellers", "the number moves"]:
         np.testing.assert_allclose(fast.scores(query), reference.scores(query), rtol=0, atol=1e-9)
         assert fast.top_k(query, 3) == reference.top_k(query, 3)
+
+
+def test_rank_matches_a_full_stable_sort_with_ties() -> None:
+    ids = [f"d{i}" for i in range(len(DOCS))]
+    index = BM25Index(ids, DOCS)
+    scores = np.array([1.0, 3.0, 3.0, 0.5, 3.0, 2.0, 0.0, 2.0])
+    full = [ids[i] for i in np.argsort(-scores, kind="stable")]
+    for k in range(1, len(ids) + 1):
+        assert [d for d, _ in index.rank(scores, k)] == full[:k]
+
+
+def test_batch_scores_equal_single_scores() -> None:
+    ids = [f"d{i}" for i in range(len(DOCS))]
+    for engine in ("sparse", "rank_bm25"):
+        index = BM25Index(ids, DOCS, engine=engine)
+        queries = ["failed payments", "roaming abroad roaming", "zzz"]
+        np.testing.assert_allclose(
+            index.score_matrix(queries), np.stack([index.scores(q) for q in queries]), atol=1e-12
+        )

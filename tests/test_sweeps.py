@@ -80,4 +80,3 @@ def test_submitit_local_launcher_runs_two_jobs(tmp_path: Path) -> None:
     assert len(list(sweep.glob("*/metrics.json"))) == 2
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "ok"]
-

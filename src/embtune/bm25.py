@@ -118,11 +118,30 @@ class BM25Index:
             q[self.vocab[term]] = c
         return self.matrix @ q
 
+    def score_matrix(self, queries: list[str]) -> np.ndarray:
+        """Scores of every document for many queries at once: (n_queries, n_docs)."""
+        if self.engine == "rank_bm25":
+            return np.stack([self.scores(q) for q in queries]) if queries else np.zeros((0, len(self.doc_ids)))
+        rows, cols, counts = [], [], []
+        for i, query in enumerate(queries):
+            for term, c in Counter(t for t in self.tokenize(query) if t in self.vocab).items():
+                rows.append(i)
+                cols.append(self.vocab[term])
+                counts.append(c)
+        q = sparse.csr_matrix((counts, (rows, cols)), shape=(len(queries), len(self.vocab)), dtype=np.float64)
+        return (q @ self.matrix.T).toarray()
+
     def top_k(self, query: str, k: int) -> list[tuple[str, float]]:
         """The k best (doc id, score), ties broken by doc order (stable)."""
         return self.rank(self.scores(query), k)
 
     def rank(self, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
         """The k best (doc id, score) of precomputed scores, ties broken by doc order."""
-        order = np.argsort(-scores, kind="stable")[: min(k, len(scores))]
+        k = min(k, len(scores))
+        if k < len(scores):  # only sort the candidates that can make the top k (ties at the cut included)
+            cut = -np.partition(-scores, k - 1)[k - 1]
+            candidates = np.flatnonzero(scores >= cut)
+        else:
+            candidates = np.arange(len(scores))
+        order = candidates[np.argsort(-scores[candidates], kind="stable")][:k]
         return [(self.doc_ids[i], float(scores[i])) for i in order]

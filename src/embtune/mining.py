@@ -51,9 +51,10 @@ def mine_bm25_negatives(
         for qid, docs in qrels.items():
             relevant_any_split.setdefault(qid, set()).update(docs)
 
+    qids = sorted(data.split(split))
+    all_scores = index.score_matrix([data.queries[q] for q in qids])
     negatives: dict[str, list[str]] = {}
-    for qid in tqdm(sorted(data.split(split)), desc=f"BM25 mining ({split})", disable=None):
-        scores = index.scores(data.queries[qid])
+    for qid, scores in zip(tqdm(qids, desc=f"BM25 mining ({split})", disable=None), all_scores, strict=True):
         relevant = relevant_any_split[qid]
         ranked = [d for d, _ in index.rank(scores, range_max + len(relevant)) if d not in relevant]
         candidates = ranked[range_min:range_max]
