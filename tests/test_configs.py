@@ -7,7 +7,21 @@ from conftest import CONF_DIR
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-GROUPS = ["model", "loss", "data_format", "dataset", "trainer", "logger", "mining", "evaluator", "experiment"]
+GROUPS = [
+    "model",
+    "loss",
+    "data_format",
+    "dataset",
+    "trainer",
+    "logger",
+    "mining",
+    "evaluator",
+    "quality",
+    "objective",
+    "sweep",
+    "hparams_search",
+    "experiment",
+]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
 
 
@@ -75,3 +89,9 @@ def test_logger_wandb_is_offline_by_default(compose_cfg, monkeypatch) -> None:
     cfg = compose_cfg("logger=wandb")
     assert cfg.logger.mode == "offline"
     assert list(cfg.logger.report_to) == ["wandb"]
+
+
+def test_optuna_search_space(compose_cfg) -> None:
+    cfg = compose_cfg("hparams_search=default_optuna")
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.sweeper.direction == "maximize"
+    assert "trainer.args.learning_rate" in cfg.hydra.sweeper.params and cfg.optimized_metric == "ndcg@10"

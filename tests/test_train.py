@@ -191,3 +191,9 @@ def test_ir_plus_triplet_evaluators_report_both(compose_cfg, tmp_path: Path) -> 
     metrics = train(cfg, tmp_path / "run")
     for block in ("zero_shot", "fine_tuned"):
         assert "ndcg@10" in metrics[block] and 0 <= metrics[block]["triplet/accuracy"] <= 1
+
+
+def test_tensorboard_logger_writes_event_files(compose_cfg, tmp_path: Path) -> None:
+    cfg = compose_cfg(*TINY, "logger=tensorboard", "evaluate_bm25=false", "save_model=false")
+    train(cfg, tmp_path / "run")
+    assert list((tmp_path / "run" / "tb").rglob("events.out.tfevents.*"))

@@ -199,6 +199,8 @@ def load_model(model_cfg: DictConfig, resolved: ResolvedModel, device: str | Non
         prompts=prompts,
         trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
         local_files_only=True,
+        # weights that came from outside a local dir or the HF cache: safetensors only, never pickles
+        model_kwargs={"use_safetensors": True} if resolved.source == "offline_package" else None,
     )
     if model_cfg.get("max_seq_length"):
         model.max_seq_length = int(model_cfg.max_seq_length)
