@@ -41,7 +41,7 @@ bench-mining:  ## sparse vs rank-bm25 mining speed on SciFact, BM25 nDCG@10 per 
 	$(PY) scripts/bench_mining.py --data-dir $(DATA_DIR) --out outputs/bench/mining.json
 
 eval:  ## re-evaluate a run: make eval RUN=outputs/train/runs/<run> [ARGS="dataset=... use_run_dataset=false"]
-	$(PY) -m embtune.eval model_path=$(RUN) $(ARGS)
+	$(PY) -m embtune.eval model_path=$(RUN) paths.data_dir=$(DATA_DIR) $(ARGS)
 
 check-eval:  ## zero-shot MiniLM reproduces SciFact nDCG@10 0.6451 and STS-B Spearman 0.82 -> outputs/bench/check_eval.json
 	$(PY) scripts/check_eval.py --data-dir $(DATA_DIR) --out outputs/bench/check_eval.json

@@ -27,7 +27,10 @@ def main() -> int:
     if not record.is_file():
         print(f"error: {record} not found: pass a run dir written by embtune.train", file=sys.stderr)
         return 2
-    overrides = [o for o in OmegaConf.to_container(OmegaConf.load(record)) if not o.startswith("resume=")]
+    # a sweep job reruns as a single run: drop what made it a multirun
+    dropped = ("resume=", "sweep=", "hparams_search=")
+    overrides = [o for o in OmegaConf.to_container(OmegaConf.load(record)) if not o.startswith(dropped)]
+    overrides.append("hydra.mode=RUN")
     info_file = args.run_dir / "run_info.json"
     if info_file.is_file():
         git = json.loads(info_file.read_text()).get("git", {})

@@ -127,3 +127,45 @@ def test_dense_mining_with_the_tiny_model_excludes_positives(compose_cfg) -> Non
     )
     params = {k: v for k, v in OmegaConf.to_container(cfg.mining, resolve=True).items() if k != "name"}
     assert params["model"]["name_or_path"].endswith("embtune-tiny-bert") and callable(instantiate(params))
+
+
+def test_prepare_cli_dense_mining_with_the_tiny_model(tmp_path: Path) -> None:
+    from conftest import TINY_CACHE
+
+    result = run_cli(
+        "embtune.prepare",
+        "model=tiny",
+        "mining=dense",
+        "mining.relative_margin=null",
+        "data_format=triplets",
+        "splits=[train]",
+        f"paths.output_dir={tmp_path}/out",
+        f"paths.cache_dir={TINY_CACHE}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (out,) = (tmp_path / "out" / "prepare" / "runs").iterdir()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["mining"]["train"]["miner"] == "dense" and stats["rows"]["train"] > 100
+
+
+def test_a_positive_the_filter_drops_never_becomes_a_negative(compose_cfg, tmp_path: Path) -> None:
+    from embtune.prepare import prepare_data
+
+    rows = [
+        {"query": f"billing question {i}", "positive": f"billing answer passage number {i} for you"} for i in range(12)
+    ]
+    rows.append({"query": "billing question 0", "positive": "see billing question 0 answered right here"})
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    cfg = compose_cfg(
+        "data_format=triplets",
+        "mining=bm25",
+        "mining.num_negatives=20",
+        "mining.range_max=30",
+        f"dataset.source.files.train={train}",
+        f"dataset.source.files.test={train}",
+        "dataset.dev_fraction=0",
+    )
+    prepared = prepare_data(cfg)
+    assert prepared.stats["quality"]["query_in_positive"] == 1
+    dropped = "see billing question 0 answered right here"
+    assert all(r["negative"] != dropped for r in prepared.rows["train"] if r["anchor"] == "billing question 0")

@@ -21,6 +21,7 @@ from embtune.data import carve_dev_split
 from embtune.errors import EmbtuneError
 from embtune.eval_cache import cached_evaluation
 from embtune.evaluation import build_evaluator, evaluate_bm25, evaluate_model
+from embtune.mining import mine_cached
 from embtune.models import ResolvedModel, load_model, resolve_model, weights_sha256
 from embtune.report import format_table, with_deltas
 from embtune.run_dir import run_info, run_or_fail, write_json_atomic
@@ -41,6 +42,8 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
     run_cfg = OmegaConf.load(record)
     with open_dict(cfg):
         cfg.model = run_cfg.model
+        cfg.evaluator = run_cfg.evaluator
+        cfg.mining = run_cfg.mining
         if cfg.use_run_dataset:
             cfg.dataset = run_cfg.dataset
         cfg.model_path = str(run_dir / "model")
@@ -52,10 +55,13 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     cfg = adopt_run_config(cfg)
     data = carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
     prompts = dict(cfg.model.prompts) if cfg.model.prompts else None
-    evaluator = build_evaluator(data, "test", cfg.evaluator, prompts, data.negatives)
+    negatives = data.negatives
+    if "triplet" in cfg.evaluator.kinds and cfg.mining.name != "none":  # held-out negatives mined as in training
+        negatives, _ = mine_cached(data, "test", cfg.mining, Path(cfg.paths.cache_dir))
+    evaluator = build_evaluator(data, "test", cfg.evaluator, prompts, negatives)
     metrics: dict[str, Any] = {"dataset": data.name, "split": "test", "main_metric": cfg.evaluator.main_metric}
-    if cfg.evaluate_bm25 and cfg.evaluator.bm25:
-        metrics["bm25"] = evaluate_bm25(evaluator, **cfg.evaluator.bm25)
+    if cfg.evaluate_bm25 and cfg.evaluator.bm25 and (bm25 := evaluate_bm25(evaluator, **cfg.evaluator.bm25)):
+        metrics["bm25"] = bm25
     models: dict[str, Any] = {}
     if cfg.evaluate_zero_shot:
         builder = instantiate(cfg.model.builder) if cfg.model.get("builder") else None

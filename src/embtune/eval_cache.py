@@ -60,7 +60,17 @@ def _jsonable(value: object) -> object:
 
 def cache_key(model: SentenceTransformer, weights_sha256: str, evaluator: SentenceEvaluator) -> str:
     """One key per (weights, encoding settings, evaluation inputs)."""
-    parts = [weights_sha256, str(model.max_seq_length), str(model.similarity_fn_name), evaluator_fingerprint(evaluator)]
+    import sentence_transformers
+
+    parts = [
+        weights_sha256,
+        str(model.max_seq_length),
+        str(model.similarity_fn_name),
+        json.dumps(model.prompts, sort_keys=True),
+        repr(model),
+        sentence_transformers.__version__,
+        evaluator_fingerprint(evaluator),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 

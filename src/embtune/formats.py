@@ -24,13 +24,13 @@ def build_rows(data: RetrievalData, split: str, fmt: DictConfig, negatives: dict
             f"data_format={fmt.name} needs negatives, but dataset '{data.name}' has none for split '{split}'. "
             "Mine them (mining=bm25) or use data_format=pairs."
         )
-    per_pair = int(fmt.get("negatives_per_pair", 1))
+    per_pair = fmt.get("negatives_per_pair")
     rows: list[dict] = []
     without_negatives = 0
     for qid in sorted(qrels):
         query = data.queries[qid]
         max_rel = max(qrels[qid].values())
-        negs = [data.corpus[d] for d in negatives.get(qid, [])[:per_pair]]
+        negs = [data.corpus[d] for d in negatives.get(qid, [])[: per_pair or None]]
         if fmt.needs_negatives and not negs:
             without_negatives += 1
         for did, rel in sorted(qrels[qid].items()):
@@ -50,7 +50,8 @@ def build_rows(data: RetrievalData, split: str, fmt: DictConfig, negatives: dict
             rows.extend({"sentence1": query, "sentence2": n, label: 0.0 if label == "score" else 0} for n in negs)
     if without_negatives:
         log.warning(
-            "%s/%s: %d of %d queries have no negative; their pairs are not in the %s rows",
+            "%s/%s: %d of %d queries have no negative (their pairs are missing from triplets; scored/binary keep "
+            "their positives) - format %s",
             data.name,
             split,
             without_negatives,

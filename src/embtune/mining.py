@@ -82,7 +82,7 @@ def mine_cached(
         negatives = json.loads(path.read_text())["negatives"]
         hit = True
     else:
-        negatives = instantiate(params)(data, split)
+        negatives = instantiate(params, _recursive_=False)(data, split)
         write_json_atomic(path, {"mining": params, "split": split, "negatives": negatives})
         hit = False
     counts = [len(v) for v in negatives.values()]
@@ -118,6 +118,7 @@ def mine_dense_negatives(
 
     from embtune.models import load_model, resolve_model
 
+    model = OmegaConf.create(model) if isinstance(model, dict) else model
     builder = instantiate(model.builder) if model.get("builder") else None
     st_model = load_model(model, resolve_model(model.name_or_path, cache_dir, builder))
     qrels = data.split(split)

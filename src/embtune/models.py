@@ -141,6 +141,8 @@ def _unpack_split_zip(parts: list[Path], target: Path) -> None:
         with zipfile.ZipFile(archive) as zf:
             zf.extractall(unpacked)
         (unpacked / ".complete").write_text("ok\n")
+        if (target / ".complete").is_file():  # another process finished first: keep its copy
+            return
         if target.exists():
             shutil.rmtree(target)
         unpacked.rename(target)

@@ -46,15 +46,15 @@ def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> Prepa
     started = time.perf_counter()
     data = carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
     stats: dict[str, Any] = {"dataset": data.name, "fingerprint": data.fingerprint(), "format": cfg.data_format.name}
-    data, stats["quality"] = filter_split(data, "train", cfg.quality)
-    rows: dict[str, Dataset] = {}
+    # mine before filtering: a positive the filter drops must still never come back as its query's negative
     negatives: dict[str, dict[str, list[str]]] = {}
     stats["mining"] = {}
     for split in splits:
         negatives[split] = data.negatives
         if cfg.mining.name != "none" and not data.scored_pairs:
             negatives[split], stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
-        rows[split] = build_rows(data, split, cfg.data_format, negatives[split])
+    data, stats["quality"] = filter_split(data, "train", cfg.quality)
+    rows = {split: build_rows(data, split, cfg.data_format, negatives[split]) for split in splits}
     stats["rows"] = {split: len(r) for split, r in rows.items()}
     stats["queries"] = {split: len(q) for split, q in data.qrels.items()}
     stats["scored_pairs"] = {split: len(p) for split, p in data.scored_pairs.items()}

@@ -125,3 +125,17 @@ def sweep_group() -> str | None:
         return None
     hydra_cfg = HydraConfig.get()
     return Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM (a scheduler's timeout or preemption) into an exception, so the run leaves FAILED."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise SystemExit("terminated by SIGTERM (timeout or preemption); resume with make resume RUN=<run dir>")
+
+    signal.signal(signal.SIGTERM, _terminate)

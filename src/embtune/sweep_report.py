@@ -62,7 +62,7 @@ def _job_row(job_dir: Path, cost_per_hour: float) -> dict[str, Any]:
             "metric": main,
             "bm25": m.get("bm25", {}).get(main),
             "zero_shot": m.get("zero_shot", {}).get(main),
-            "fine_tuned": m["fine_tuned"][main],
+            "fine_tuned": m.get("fine_tuned", {}).get(main),
             "delta": m.get("delta", {}).get("vs_zero_shot"),
             "delta_rel": m.get("delta", {}).get("vs_zero_shot_rel"),
             "train_seconds": seconds,
@@ -93,7 +93,9 @@ def aggregate_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(setting, []).append(r)
     out = []
     for setting, members in groups.items():
-        values = [m["fine_tuned"] for m in members]
+        values = [m["fine_tuned"] for m in members if m["fine_tuned"] is not None]
+        if not values:
+            continue
         out.append(
             {
                 "setting": setting or "(defaults)",

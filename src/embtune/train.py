@@ -28,7 +28,7 @@ from embtune.losses import build_loss, check_loss_accepts_format
 from embtune.models import load_model, resolve_model
 from embtune.prepare import prepare_data
 from embtune.report import format_table, with_deltas
-from embtune.run_dir import run_info, run_or_fail, sweep_group, write_json_atomic
+from embtune.run_dir import raise_on_sigterm, run_info, run_or_fail, sweep_group, write_json_atomic
 from embtune.tracking import finish_logger, log_final_metrics, resolved_config, setup_logger
 from embtune.training import build_training_args, column_prompts
 
@@ -72,8 +72,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "split": "test",
         "main_metric": cfg.evaluator.main_metric,
     }
-    if cfg.evaluate_bm25 and cfg.evaluator.bm25:
-        metrics["bm25"] = evaluate_bm25(test_evaluator, **cfg.evaluator.bm25)
+    if cfg.evaluate_bm25 and cfg.evaluator.bm25 and (bm25 := evaluate_bm25(test_evaluator, **cfg.evaluator.bm25)):
+        metrics["bm25"] = bm25
     if cfg.evaluate_zero_shot:
         metrics["zero_shot"], cache_hit = cached_evaluation(
             Path(cfg.paths.cache_dir),
@@ -126,12 +126,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "epochs": float(trainer.state.epoch or 0),
         "steps": int(trainer.state.global_step),
         "best_checkpoint": trainer.state.best_model_checkpoint,
+        # the dev figure that chose the checkpoint: what a hyperparameter search should optimize
+        "best_dev_metric": trainer.state.best_metric,
         "device": str(model.device),
         "quality": prepared.stats["quality"],
         "mining": prepared.stats["mining"].get("train"),
     }
     log_final_metrics(report_to, metrics)
-    finish_logger(report_to)
 
     # 9. Save the model and the run's record; metrics.json last (its presence means "finished").
     #    Under DDP (torchrun) every rank ran the recipe in the same run dir; only rank 0 writes.
@@ -157,8 +158,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             cuda=torch.cuda.is_available(),
         ),
     )
-    write_json_atomic(run_dir / "metrics.json", metrics)
     print(format_table(metrics), flush=True)
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    finish_logger(report_to)
     return metrics
 
 
@@ -182,10 +184,12 @@ def main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.resume:
         (run_dir / "FAILED").unlink(missing_ok=True)  # the interrupted attempt's marker
+    raise_on_sigterm()
     metrics = run_or_fail(
         run_dir, lambda: train(cfg, run_dir), lambda: finish_logger(list(cfg.logger.report_to), failed=True)
     )
-    return metrics["fine_tuned"].get(cfg.optimized_metric)
+    # sweepers optimize the dev figure that picked the checkpoint, never the test split
+    return metrics["train"]["best_dev_metric"]
 
 
 if __name__ == "__main__":
