@@ -40,7 +40,14 @@ def test_cli_run_writes_metrics_run_info_and_model(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("loss", "fmt"),
-    [("mnrl", "triplets"), ("triplet", "triplets"), ("cosent", "scored"), ("contrastive", "binary")],
+    [
+        ("mnrl", "triplets"),
+        ("triplet", "triplets"),
+        ("cosent", "scored"),
+        ("contrastive", "binary"),
+        ("cached_mnrl", "pairs"),
+        ("gist", "triplets"),
+    ],
 )
 def test_every_loss_trains_on_its_format(compose_cfg, tmp_path: Path, loss: str, fmt: str) -> None:
     cfg = compose_cfg(*TINY, f"loss={loss}", f"data_format={fmt}", "evaluate_bm25=false", "save_model=false")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -21,5 +23,10 @@ def check_loss_accepts_format(loss_cfg: DictConfig, format_name: str) -> None:
 
 
 def build_loss(loss_cfg: DictConfig, model: SentenceTransformer) -> torch.nn.Module:
-    """Instantiate the configured loss class around ``model``."""
-    return instantiate(loss_cfg.module, model=model)
+    """Instantiate the configured loss class around ``model`` (plus a frozen guide copy when it asks for one)."""
+    extra = {}
+    if loss_cfg.get("guide") == "base_model":
+        guide = copy.deepcopy(model).eval()
+        guide.requires_grad_(False)
+        extra["guide"] = guide
+    return instantiate(loss_cfg.module, model=model, **extra)
