@@ -139,9 +139,9 @@ def test_rerun_from_the_record_matches_exactly(tmp_path: Path) -> None:
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     common = [
         *TINY,
-        "trainer.args.max_steps=60",
-        "trainer.args.save_steps=10",
-        "trainer.args.eval_steps=10",
+        "trainer.args.max_steps=40",
+        "trainer.args.save_steps=8",
+        "trainer.args.eval_steps=8",
         "trainer.args.learning_rate=1e-3",
         "evaluate_bm25=false",
     ]
@@ -158,7 +158,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> Non
         start_new_session=True,
     )
     deadline = time.time() + 300
-    while time.time() < deadline and not list(out.glob("train/runs/*/checkpoints/checkpoint-10/trainer_state.json")):
+    while time.time() < deadline and not list(out.glob("train/runs/*/checkpoints/checkpoint-8/trainer_state.json")):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -176,7 +176,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     (full_run,) = (tmp_path / "full" / "train" / "runs").iterdir()
     a = json.loads((full_run / "metrics.json").read_text())
     b = json.loads((run / "metrics.json").read_text())
-    assert b["train"]["steps"] == 60
+    assert b["train"]["steps"] == 40
     assert b["fine_tuned"] == pytest.approx(a["fine_tuned"], abs=1e-6)
 
 
