@@ -39,17 +39,22 @@ def main() -> None:
     timings, negatives = {}, {}
     ids = list(data.corpus)
     texts = [data.corpus[d] for d in ids]
+    queries = [data.queries[q] for q in sorted(data.qrels["train"])]
     for engine in ("sparse", "rank_bm25"):
         started = time.perf_counter()
-        BM25Index(ids, texts, tokenizer=args.tokenizer, engine=engine)
+        index = BM25Index(ids, texts, tokenizer=args.tokenizer, engine=engine)
         build = time.perf_counter() - started
+        started = time.perf_counter()
+        index.top_k_indices(index.score_matrix(queries), 60)  # the per-query work: score every doc, rank
+        query_seconds = time.perf_counter() - started
         started = time.perf_counter()
         negatives[engine] = mine_bm25_negatives(data, "train", tokenizer=args.tokenizer, engine=engine, range_max=50)
         total = time.perf_counter() - started
         timings[engine] = {
-            "index_seconds": round(build, 2),
-            "mining_seconds": round(total, 2),
-            "scoring_queries_per_s": round(len(data.qrels["train"]) / max(total - build, 1e-9), 1),
+            "index_seconds": round(build, 3),
+            "query_seconds": round(query_seconds, 3),
+            "queries_per_s": round(len(queries) / query_seconds, 1),
+            "mining_seconds_end_to_end": round(total, 3),
         }
         print(engine, timings[engine], flush=True)
 
@@ -61,10 +66,10 @@ def main() -> None:
     results["mining"] = {
         "tokenizer": args.tokenizer,
         "engines": timings,
-        "scoring_speedup": round(
-            timings["sparse"]["scoring_queries_per_s"] / timings["rank_bm25"]["scoring_queries_per_s"], 1
+        "query_speedup": round(timings["sparse"]["queries_per_s"] / timings["rank_bm25"]["queries_per_s"], 1),
+        "end_to_end_speedup": round(
+            timings["rank_bm25"]["mining_seconds_end_to_end"] / timings["sparse"]["mining_seconds_end_to_end"], 1
         ),
-        "end_to_end_speedup": round(timings["rank_bm25"]["mining_seconds"] / timings["sparse"]["mining_seconds"], 1),
         "max_abs_score_diff": max_diff,
         "same_negatives": negatives["sparse"] == negatives["rank_bm25"],
     }

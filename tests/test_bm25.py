@@ -103,3 +103,13 @@ def test_batch_scores_equal_single_scores() -> None:
         np.testing.assert_allclose(
             index.score_matrix(queries), np.stack([index.scores(q) for q in queries]), atol=1e-12
         )
+
+
+def test_top_k_indices_match_rank_row_by_row() -> None:
+    ids = [f"d{i}" for i in range(len(DOCS))]
+    index = BM25Index(ids, DOCS)
+    scores = np.array([[1.0, 3.0, 3.0, 0.5, 3.0, 2.0, 0.0, 2.0], [0.0] * 8, [5, 4, 3, 2, 1, 0, -1, -2.0]])
+    for k in (1, 3, 5, 8):
+        rows = index.top_k_indices(scores, k)
+        for row, top in zip(scores, rows, strict=True):
+            assert [ids[i] for i in top] == [d for d, _ in index.rank(row, k)]

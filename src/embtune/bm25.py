@@ -106,6 +106,7 @@ class BM25Index:
         norm = m.k1 * (1 - m.b + m.b * doc_len[rows_a] / m.avgdl)
         weights = idf[cols_a] * (tf_a * (m.k1 + 1) / (tf_a + norm))
         self.matrix = sparse.csr_matrix((weights, (rows_a, cols_a)), shape=(len(doc_len), len(self.vocab)))
+        self.term_rows = self.matrix.T.tocsr()  # term -> its weight in every doc: a query reads only its rows
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for one query (rank-bm25 semantics: repeated query terms add up)."""
@@ -122,14 +123,26 @@ class BM25Index:
         """Scores of every document for many queries at once: (n_queries, n_docs)."""
         if self.engine == "rank_bm25":
             return np.stack([self.scores(q) for q in queries]) if queries else np.zeros((0, len(self.doc_ids)))
-        rows, cols, counts = [], [], []
+        out = np.zeros((len(queries), len(self.doc_ids)), dtype=np.float64)
         for i, query in enumerate(queries):
-            for term, c in Counter(t for t in self.tokenize(query) if t in self.vocab).items():
-                rows.append(i)
-                cols.append(self.vocab[term])
-                counts.append(c)
-        q = sparse.csr_matrix((counts, (rows, cols)), shape=(len(queries), len(self.vocab)), dtype=np.float64)
-        return (q @ self.matrix.T).toarray()
+            counts = Counter(t for t in self.tokenize(query) if t in self.vocab)
+            if counts:  # sum the weight rows of the query's terms, each times its count in the query
+                terms = self.term_rows[[self.vocab[t] for t in counts]]
+                out[i] = terms.T @ np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        return out
+
+    @staticmethod
+    def top_k_indices(scores: np.ndarray, k: int) -> list[np.ndarray]:
+        """Per row of a (queries, docs) score matrix, the k best doc positions, ties broken by doc order."""
+        k = min(k, scores.shape[1])
+        if k == 0:
+            return [np.empty(0, dtype=np.int64) for _ in range(scores.shape[0])]
+        cut = -np.partition(-scores, k - 1, axis=1)[:, k - 1]  # each row's k-th best score
+        out = []
+        for row, c in zip(scores, cut, strict=True):
+            candidates = np.flatnonzero(row >= c)  # ascending doc order; ties at the cut included
+            out.append(candidates[np.argsort(-row[candidates], kind="stable")][:k])
+        return out
 
     def top_k(self, query: str, k: int) -> list[tuple[str, float]]:
         """The k best (doc id, score), ties broken by doc order (stable)."""

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from embtune.bm25 import BM25Index
 from embtune.data import RetrievalData
@@ -53,11 +52,11 @@ def mine_bm25_negatives(
 
     qids = sorted(data.split(split))
     all_scores = index.score_matrix([data.queries[q] for q in qids])
+    widest = range_max + max(len(relevant_any_split[q]) for q in qids)
     negatives: dict[str, list[str]] = {}
-    for qid, scores in zip(tqdm(qids, desc=f"BM25 mining ({split})", disable=None), all_scores, strict=True):
+    for qid, scores, top in zip(qids, all_scores, index.top_k_indices(all_scores, widest), strict=True):
         relevant = relevant_any_split[qid]
-        ranked = [d for d, _ in index.rank(scores, range_max + len(relevant)) if d not in relevant]
-        candidates = ranked[range_min:range_max]
+        candidates = [doc_ids[i] for i in top if doc_ids[i] not in relevant][range_min:range_max]
         if relative_margin is not None:
             ceiling = (1 - relative_margin) * min(scores[position[d]] for d in relevant)
             candidates = [d for d in candidates if scores[position[d]] <= ceiling]
