@@ -162,9 +162,13 @@ def test_bad_scores_name_the_line(tmp_path: Path, score, message: str) -> None:
         load_pairs("x", {"train": str(write_jsonl(tmp_path / "s.jsonl", rows))})
 
 
-def test_hub_dataset_offline_is_a_clear_error(monkeypatch) -> None:
-    from embtune.data import load_hub_beir
+def test_hub_dataset_offline_is_a_clear_error(tmp_path: Path) -> None:
+    from conftest import run_cli
 
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    with pytest.raises(EmbtuneError, match=r"could not load 'BeIR/scifact'.*paths.data_dir"):
-        load_hub_beir("scifact", "BeIR/scifact", "BeIR/scifact-qrels", ["test"])
+    # a fresh process: datasets reads HF_DATASETS_OFFLINE when it is imported
+    result = run_cli(
+        "embtune.prepare", "dataset=scifact_hub", f"paths.output_dir={tmp_path}", env={"HF_DATASETS_OFFLINE": "1"}
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "could not load 'BeIR/scifact'" in last and "paths.data_dir" in last and "Traceback" not in result.stderr

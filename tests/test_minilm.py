@@ -14,7 +14,15 @@ from test_models import needs_minilm_package
 @needs_minilm_package
 def test_real_minilm_trains_a_few_steps(tmp_path: Path) -> None:
     out = tmp_path / "outputs"
-    result = run_cli("embtune.train", "trainer=debug", f"paths.output_dir={out}", f"paths.cache_dir={tmp_path}/c")
+    result = run_cli(
+        "embtune.train",
+        "trainer=debug",
+        "trainer.args.eval_steps=4",
+        "trainer.args.save_steps=4",
+        "dataset.dev_corpus_size=100",
+        f"paths.output_dir={out}",
+        f"paths.cache_dir={tmp_path}/c",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = only_run_dir(out)
     metrics = json.loads((run_dir / "metrics.json").read_text())
