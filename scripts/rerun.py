@@ -1,9 +1,12 @@
-"""Re-run a recorded run from its Hydra record, or resume an interrupted one in place.
+"""Re-run a recorded run from its Hydra record, resume an interrupted one in place, or re-evaluate it.
 
     python scripts/rerun.py outputs/train/runs/<run>            # a new run with the same overrides (make rerun)
-    python scripts/rerun.py outputs/train/runs/<run> --resume   # continue it from its last checkpoint (make resume)
+    python scripts/rerun.py --resume outputs/train/runs/<run>   # continue from its newest complete checkpoint
+    python scripts/rerun.py --eval outputs/train/runs/<run>     # evaluate its model again (make eval)
 
-The overrides come from <run>/.hydra/overrides.yaml; run_info.json records the git commit the run used.
+Extra Hydra overrides may follow the run dir (after ``--`` when they start with a dash). The run dir is passed to
+Hydra quoted, so any legal path works (spaces, quotes, ``$``, ``;``). The overrides come from
+<run>/.hydra/overrides.yaml; run_info.json records the git commit the run used.
 """
 
 from __future__ import annotations
@@ -17,26 +20,39 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 
+def hydra_quote(value: str) -> str:
+    """``value`` as a Hydra override value that parses back to exactly ``value`` (single-quoted, escaped)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--resume", action="store_true", help="continue in the same dir from the last checkpoint")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue in the same dir from the last checkpoint")
+    mode.add_argument("--eval", action="store_true", help="evaluate the run's model (python -m embtune.eval)")
     parser.add_argument("extra", nargs="*", help="more Hydra overrides")
-    args = parser.parse_args()
-    record = args.run_dir / ".hydra" / "overrides.yaml"
+    args = parser.parse_intermixed_args()
+    run_dir: Path = args.run_dir
+    if args.eval:
+        command = [sys.executable, "-m", "embtune.eval", f"model_path={hydra_quote(str(run_dir))}", *args.extra]
+        print("running:", " ".join(command[1:]), flush=True)
+        return subprocess.call(command)
+    record = run_dir / ".hydra" / "overrides.yaml"
     if not record.is_file():
         print(f"error: {record} not found: pass a run dir written by embtune.train", file=sys.stderr)
         return 2
     # a sweep job reruns as a single run: drop what made it a multirun
-    dropped = ("resume=", "sweep=", "hparams_search=")
+    dropped = ("resume=", "resume.", "sweep=", "hparams_search=", "hydra.run.dir=")
     overrides = [o for o in OmegaConf.to_container(OmegaConf.load(record)) if not o.startswith(dropped)]
     overrides.append("hydra.mode=RUN")
-    info_file = args.run_dir / "run_info.json"
+    info_file = run_dir / "run_info.json"
     if info_file.is_file():
         git = json.loads(info_file.read_text()).get("git", {})
         print(f"recorded run: git commit {git.get('commit')} (dirty: {git.get('dirty')})", flush=True)
     if args.resume:
-        overrides += [f"hydra.run.dir={args.run_dir}", "resume=true"]
+        overrides += [f"hydra.run.dir={hydra_quote(str(run_dir))}", "resume.enabled=true"]
     command = [sys.executable, "-m", "embtune.train", *overrides, *args.extra]
     print("running:", " ".join(command[1:]), flush=True)
     return subprocess.call(command)

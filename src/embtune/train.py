@@ -166,13 +166,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
-    """With ``resume=true``: the run dir's last checkpoint (the trainer restores weights, optimizer, RNG, step)."""
-    if not cfg.resume:
+    """With ``resume.enabled=true``: the run dir's last checkpoint (the trainer restores weights, optimizer, RNG, step)."""
+    if not cfg.resume.enabled:
         return None
     checkpoints = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     if not checkpoints:
         raise EmbtuneError(
-            f"resume=true but {run_dir / 'checkpoints'} holds no checkpoint. Resume with the interrupted run's dir: "
+            f"resume.enabled=true but {run_dir / 'checkpoints'} holds no checkpoint. Resume with the interrupted run's dir: "
             "make resume RUN=<run dir>."
         )
     log.info("resuming from %s", checkpoints[-1])
@@ -183,7 +183,7 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
 def main(cfg: DictConfig) -> float | None:
     """Hydra entrypoint: runs the recipe; on failure leaves FAILED in the run dir; returns the sweep metric."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if cfg.resume:
+    if cfg.resume.enabled:
         (run_dir / "FAILED").unlink(missing_ok=True)  # the interrupted attempt's marker
     raise_on_sigterm()
     metrics = run_or_fail(
