@@ -44,8 +44,8 @@ def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:
 
 
 def read_run(path: Path) -> dict[str, Any]:
-    """group, name, config, history rows and summary of one offline run file."""
-    run: dict[str, Any] = {"config": {}, "history": [], "summary": {}}
+    """group, name, config, history rows, summary and the recorded command-line args of one offline run file."""
+    run: dict[str, Any] = {"config": {}, "history": [], "summary": {}, "args": []}
     for r in records(path):
         kind = r.WhichOneof("record_type")
         if kind == "run":
@@ -60,6 +60,8 @@ def read_run(path: Path) -> dict[str, Any]:
         elif kind == "summary":
             for item in r.summary.update:
                 run["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+        elif kind == "environment":  # W&B's run metadata (wandb-metadata.json once synced)
+            run["args"] = list(r.environment.args)
         elif kind == "exit":
             run["exit_code"] = r.exit.exit_code
     return run

@@ -1,26 +1,35 @@
-"""Load a data source into one canonical shape: queries, a corpus and relevance judgements per split."""
+"""Load a data source into one canonical shape: queries, a corpus and relevance judgements per split, and
+pair files kept as written (text, text, score or label).
+
+Every loader counts what it had to reconcile (duplicate ids, repeated or conflicting judgements) in
+``RetrievalData.checks``; data_checks.py turns the counts into the run's integrity report (and, with
+``dataset.strict=true``, into errors). What cannot be reconciled (one id naming two different texts) is an error.
+"""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from embtune.errors import EmbtuneError
+from embtune.readers import read_jsonl, read_records, require_field, require_label, require_score, require_text
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: relevance > 0}
+Pair = tuple[str, str, float]  # (text, text, score in [0, 1] or label 0/1) as the file holds it
 
 
 @dataclass
 class RetrievalData:
-    """Queries and documents with relevance judgements per split (``train``, ``dev``, ``test``).
+    """Queries and documents with relevance judgements per split (``train``, ``dev``, ``test``), and pairs.
 
-    ``negatives`` holds hard negatives the source itself provides (query id -> doc ids). Sentence-pair
-    similarity data (STS) has no queries or corpus: its splits are ``scored_pairs`` (text, text, score in [0, 1]).
+    ``negatives`` holds hard negatives the source itself provides (query id -> doc ids). ``pairs`` holds pair
+    rows as written (STS scores, graded or labeled pair files), ``pair_values`` says what their third value is
+    (``score`` in [0, 1] or ``label`` 0/1); for pair files the retrieval view (qrels, negatives) is derived from
+    them. ``checks`` counts what loading reconciled, ``check_examples`` names the first place of each.
     """
 
     name: str
@@ -28,21 +37,37 @@ class RetrievalData:
     queries: dict[str, str]
     qrels: dict[str, Qrels]
     negatives: dict[str, list[str]] = field(default_factory=dict)
-    scored_pairs: dict[str, list[tuple[str, str, float]]] = field(default_factory=dict)
+    pairs: dict[str, list[Pair]] = field(default_factory=dict)
+    pair_values: str | None = None
+    checks: dict[str, int] = field(default_factory=dict)
+    check_examples: dict[str, str] = field(default_factory=dict)
 
-    def pairs(self, split: str) -> list[tuple[str, str, float]]:
-        """The scored sentence pairs of one split; a clear error when missing or empty."""
-        rows = self.scored_pairs.get(split)
+    def pair_rows(self, split: str) -> list[Pair]:
+        """The pair rows of one split; a clear error when missing or empty."""
+        rows = self.pairs.get(split)
         if not rows:
-            have = ", ".join(self.scored_pairs) or "none (this is retrieval data: use evaluator=ir)"
-            raise EmbtuneError(f"dataset '{self.name}': no scored pairs for split '{split}' (splits: {have}).")
+            have = ", ".join(f"{s} ({len(p)} pairs)" for s, p in self.pairs.items() if p)
+            raise EmbtuneError(
+                f"dataset '{self.name}': no pair rows for split '{split}' "
+                f"({'splits with pairs: ' + have if have else 'this is retrieval data: use evaluator=ir'})."
+            )
         return rows
+
+    def has_split(self, split: str) -> bool:
+        return bool(self.qrels.get(split)) or bool(self.pairs.get(split))
 
     def split(self, split: str) -> Qrels:
         """The judgements of one split; a clear error when the split is missing or empty."""
         qrels = self.qrels.get(split)
         if not qrels:
-            have = ", ".join(f"{s} ({len(q)} queries)" for s, q in self.qrels.items()) or "none"
+            if self.pairs.get(split):
+                raise EmbtuneError(
+                    f"dataset '{self.name}': split '{split}' holds {self.pair_values} pairs, but no query has a "
+                    "relevant document in it, so there is no retrieval view (query -> documents). Fix: train with "
+                    "data_format=scored or binary and evaluate with evaluator=sts (scores) or evaluator=binary "
+                    "(labels)."
+                )
+            have = ", ".join(f"{s} ({len(q)} queries)" for s, q in self.qrels.items() if q) or "none"
             raise EmbtuneError(
                 f"dataset '{self.name}': split '{split}' is empty or missing (splits found: {have}). "
                 "Add data for it or point the dataset config at a source that has it."
@@ -52,143 +77,146 @@ class RetrievalData:
     def fingerprint(self) -> str:
         """A sha256 over every text and judgement: equal data, equal fingerprint."""
         h = hashlib.sha256()
-        for part in (self.corpus, self.queries, self.qrels, self.negatives, self.scored_pairs):
+        for part in (self.corpus, self.queries, self.qrels, self.negatives, self.pairs):
             h.update(json.dumps(part, sort_keys=True, ensure_ascii=False).encode())
         return h.hexdigest()[:16]
 
+    def count(self, check: str, where: str, n: int = 1) -> None:
+        """Count one reconciled problem; the first place it happened is kept for the warning line."""
+        self.checks[check] = self.checks.get(check, 0) + n
+        self.check_examples.setdefault(check, where)
 
-def _text_id(prefix: str, text: str) -> str:
+
+def text_id(prefix: str, text: str) -> str:
+    """A stable id for a text (pair files have no ids): equal text, equal id."""
     return f"{prefix}{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) from a JSONL file; a bad line raises an error naming file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise EmbtuneError(f"data file not found: {path}. Check the path (paths.data_dir / dataset config).")
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EmbtuneError(
-                    f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}). Each line must be one JSON object."
-                ) from None
-            if not isinstance(obj, dict):
-                raise EmbtuneError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}.")
-            yield lineno, obj
-
-
-def _require_text(obj: dict, key: str, path: Path, lineno: int) -> str:
-    if key not in obj:
-        raise EmbtuneError(
-            f"{path}:{lineno}: missing column '{key}' (columns found: {', '.join(sorted(obj)) or 'none'}). "
-            "Rename the field or map it in the dataset config."
-        )
-    value = obj[key]
-    if not isinstance(value, str) or not value.strip():
-        raise EmbtuneError(f"{path}:{lineno}: column '{key}' must be a non-empty string, got {value!r}.")
-    return value
-
-
-CANONICAL_FIELDS = ("query", "positive", "negative", "document", "score")
-
-
-def read_records(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """(line number, record) from a JSONL, CSV, TSV or Parquet file (by suffix); line numbers as an editor shows."""
-    path = Path(path)
-    if not path.is_file():
-        raise EmbtuneError(f"data file not found: {path}. Check the path (paths.data_dir / dataset config).")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        yield from read_jsonl(path)
-    elif suffix in (".csv", ".tsv"):
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
-            for record in reader:
-                yield reader.line_num, record
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for i, record in enumerate(pq.read_table(path).to_pylist(), start=1):
-            yield i, record
-    else:
-        raise EmbtuneError(f"{path}: unknown file type '{suffix}'. Use .jsonl, .csv, .tsv or .parquet.")
+CANONICAL_FIELDS = ("query", "positive", "negative", "document", "score", "label")
 
 
 def load_pairs(
     name: str,
-    files: dict[str, str],
+    files: dict[str, str | None],
     columns: dict[str, str | None] | None = None,
     min_relevant_score: float = 0.5,
+    quoting: str = "auto",
 ) -> RetrievalData:
     """Load pair files (one per split: JSONL / CSV / TSV / Parquet) into RetrievalData.
 
-    Fields (renamed through ``columns``, canonical name -> file column): ``query`` with either ``positive``
-    (optionally ``negative``), or ``document`` + ``score`` (scored pairs: score >= ``min_relevant_score`` is
-    relevant, below it the document is a negative of the query). Every distinct passage becomes one corpus
-    document (negatives too); the same query on several lines is one query with several positives.
+    Row shapes (field names renamed through ``columns``, canonical name -> file column), one shape per dataset:
+    ``query`` + ``positive`` (+ ``negative``): retrieval rows; ``query`` + ``document`` + ``score`` (in [0, 1]) or
+    ``label`` (0/1): pair rows, kept exactly as written for the scored / binary formats, and also read as a
+    retrieval view (score >= ``min_relevant_score`` or label 1: relevant; else a negative of the query). A split
+    whose file is null is left out (e.g. a train-only run).
     """
     mapping = {f: f for f in CANONICAL_FIELDS} | {k: v for k, v in (columns or {}).items() if v}
-    corpus: dict[str, str] = {}
-    queries: dict[str, str] = {}
-    qrels: dict[str, Qrels] = {}
-    negatives: dict[str, list[str]] = {}
+    data = RetrievalData(name=name, corpus={}, queries={}, qrels={})
+    shape: tuple[str, str] | None = None  # (row shape, "file:line" where it was first seen)
+    seen_rows: dict[tuple[str, str, str], tuple[float, str]] = {}  # (split, query, doc) -> (value, where)
 
     def add_doc(text: str) -> str:
-        doc_id = _text_id("d", text)
-        corpus[doc_id] = text
+        doc_id = text_id("d", text)
+        data.corpus[doc_id] = text
         return doc_id
 
-    def add_negative(qid: str, doc_id: str) -> None:
-        if doc_id not in negatives.setdefault(qid, []):
-            negatives[qid].append(doc_id)
-
     for split, file in files.items():
+        if file is None:
+            continue
         path = Path(file)
-        split_qrels: Qrels = {}
-        for lineno, obj in read_records(path):
-            query = _require_text(obj, mapping["query"], path, lineno)
-            qid = _text_id("q", query)
-            queries[qid] = query
-            if mapping["positive"] in obj or mapping["score"] not in obj:
-                pid = add_doc(_require_text(obj, mapping["positive"], path, lineno))
-                split_qrels.setdefault(qid, {})[pid] = 1
-                if obj.get(mapping["negative"]) not in (None, ""):
-                    add_negative(qid, add_doc(_require_text(obj, mapping["negative"], path, lineno)))
+        split_qrels: Qrels = data.qrels.setdefault(split, {})
+        split_pairs: list[Pair] = []
+        n_rows = 0
+        for lineno, obj in read_records(path, quoting):
+            n_rows += 1
+            where = f"{path}:{lineno}"
+            query = require_text(obj, mapping["query"], path, lineno)
+            qid = text_id("q", query)
+            data.queries[qid] = query
+            if _present(obj, mapping["positive"]):
+                row_shape = "query+positive"
+            elif _present(obj, mapping["label"]):
+                row_shape = "label"
+            elif _present(obj, mapping["score"]):
+                row_shape = "score"
             else:
-                doc_id = add_doc(_require_text(obj, mapping["document"], path, lineno))
-                score = _require_score(obj, mapping["score"], path, lineno)
-                if score >= min_relevant_score:
-                    split_qrels.setdefault(qid, {})[doc_id] = 1
-                else:
-                    add_negative(qid, doc_id)
-        if not split_qrels:
+                require_text(obj, mapping["positive"], path, lineno)  # names the missing column
+                raise AssertionError  # unreachable: require_text raised
+            if shape is None:
+                shape = (row_shape, where)
+            elif shape[0] != row_shape:
+                raise EmbtuneError(
+                    f"{where}: a '{row_shape}' row, but {shape[1]} is a '{shape[0]}' row. One dataset holds one row "
+                    "shape: query+positive(+negative), query+document+score, or query+document+label. Fix the file "
+                    "or split it into two datasets."
+                )
+            if row_shape == "query+positive":
+                pid = add_doc(require_text(obj, mapping["positive"], path, lineno))
+                if pid in split_qrels.get(qid, {}):
+                    data.count("duplicate_judgements", where)
+                split_qrels.setdefault(qid, {})[pid] = 1
+                if _present(obj, mapping["negative"]):
+                    nid = add_doc(require_text(obj, mapping["negative"], path, lineno))
+                    if nid not in data.negatives.setdefault(qid, []):
+                        data.negatives[qid].append(nid)
+                continue
+            document = require_text(obj, mapping["document"], path, lineno)
+            if row_shape == "label":
+                value = float(require_label(obj, mapping["label"], path, lineno))
+                relevant = value == 1.0
+            else:
+                value = require_score(obj, mapping["score"], path, lineno)
+                relevant = value >= min_relevant_score
+            key = (split, query, document)
+            if key in seen_rows:
+                first_value, first_where = seen_rows[key]
+                check = "duplicate_judgements" if first_value == value else "conflicting_judgements"
+                data.count(check, f"{where} (first at {first_where})")
+            else:
+                seen_rows[key] = (value, where)
+            split_pairs.append((query, document, value))
+            doc_id = add_doc(document)
+            if relevant:
+                split_qrels.setdefault(qid, {})[doc_id] = 1
+            elif doc_id not in data.negatives.setdefault(qid, []):
+                data.negatives[qid].append(doc_id)
+        if not n_rows:
             raise EmbtuneError(f"{path}: split '{split}' has no rows. Add examples or remove the split.")
-        qrels[split] = split_qrels
+        if split_pairs:
+            data.pairs[split] = split_pairs
+            data.pair_values = shape[0] if shape else None
     # a passage that is a positive of a query can't also be its negative
-    for qid, nids in negatives.items():
-        relevant = {d for split_qrels in qrels.values() for d in split_qrels.get(qid, {})}
-        negatives[qid] = [n for n in nids if n not in relevant]
-    return RetrievalData(name=name, corpus=corpus, queries=queries, qrels=qrels, negatives=negatives)
+    for qid, nids in data.negatives.items():
+        relevant = {d for split_qrels in data.qrels.values() for d in split_qrels.get(qid, {})}
+        data.negatives[qid] = [n for n in nids if n not in relevant]
+    data.qrels = {s: q for s, q in data.qrels.items() if q}
+    return data
 
 
-def _require_score(obj: dict, key: str, path: Path, lineno: int, low: float = 0.0, high: float = 1.0) -> float:
-    try:
-        score = float(obj[key])
-    except (TypeError, ValueError):
-        raise EmbtuneError(f"{path}:{lineno}: column '{key}' must be a number, got {obj[key]!r}.") from None
-    if not low <= score <= high:
-        raise EmbtuneError(
-            f"{path}:{lineno}: column '{key}' = {score} is outside [{low}, {high}]. Rescale the scores "
-            "(e.g. divide 0-5 STS scores by 5)."
-        )
-    return score
+def _present(obj: dict, key: str) -> bool:
+    return obj.get(key) not in (None, "")
 
 
-def load_beir(name: str, path: str, splits: list[str]) -> RetrievalData:
+def unique_ids(items: Iterable[tuple[str, str, str]], what: str, data: RetrievalData) -> dict[str, str]:
+    """id -> text from (place, id, text) items; an id seen again with the same text is counted, with another
+    text refused (which of the two is right can't be told, and the last silently winning corrupts the split)."""
+    out: dict[str, str] = {}
+    first: dict[str, str] = {}
+    for where, item_id, text in items:
+        if item_id in out:
+            if out[item_id] != text:
+                raise EmbtuneError(
+                    f"{where}: _id '{item_id}' again, with a different text than at {first[item_id]}. "
+                    f"Fix: give every {what} its own _id."
+                )
+            data.count("duplicate_ids", f"{where} (first at {first[item_id]})")
+            continue
+        out[item_id] = text
+        first[item_id] = where
+    return out
+
+
+def load_beir(name: str, path: str, splits: list[str], quoting: str = "auto") -> RetrievalData:
     """Load a BEIR-layout dir: ``corpus.jsonl`` (title + text), ``queries.jsonl``, ``qrels/<split>.tsv``."""
     root = Path(path)
     if not root.is_dir():
@@ -196,74 +224,101 @@ def load_beir(name: str, path: str, splits: list[str]) -> RetrievalData:
             f"dataset dir not found: {root}. Set paths.data_dir to the folder that holds '{name}/' "
             f"(e.g. paths.data_dir=../shared/data) or download it from the Hugging Face Hub (BeIR/{name})."
         )
+    data = RetrievalData(name=name, corpus={}, queries={}, qrels={})
     corpus_file, queries_file = root / "corpus.jsonl", root / "queries.jsonl"
-    corpus = {}
-    for lineno, obj in read_jsonl(corpus_file):
-        doc_id = str(_require_field(obj, "_id", corpus_file, lineno))
-        corpus[doc_id] = (str(obj.get("title") or "") + " " + _require_text(obj, "text", corpus_file, lineno)).strip()
-    queries = {
-        str(_require_field(obj, "_id", queries_file, lineno)): _require_text(obj, "text", queries_file, lineno)
-        for lineno, obj in read_jsonl(queries_file)
-    }
-    qrels = {split: _read_qrels(root / "qrels" / f"{split}.tsv", queries, corpus) for split in splits}
-    return RetrievalData(name=name, corpus=corpus, queries=queries, qrels=qrels)
+    data.corpus = unique_ids(
+        (
+            (
+                f"{corpus_file}:{n}",
+                str(require_field(obj, "_id", corpus_file, n)),
+                (str(obj.get("title") or "") + " " + require_text(obj, "text", corpus_file, n)).strip(),
+            )
+            for n, obj in read_jsonl(corpus_file)
+        ),
+        "document",
+        data,
+    )
+    data.queries = unique_ids(
+        (
+            (
+                f"{queries_file}:{n}",
+                str(require_field(obj, "_id", queries_file, n)),
+                require_text(obj, "text", queries_file, n),
+            )
+            for n, obj in read_jsonl(queries_file)
+        ),
+        "query",
+        data,
+    )
+    data.qrels = {split: _read_qrels(root / "qrels" / f"{split}.tsv", data, quoting) for split in splits}
+    return data
 
 
-def _require_field(obj: dict, key: str, path: Path, lineno: int) -> object:
-    if key not in obj:
-        raise EmbtuneError(
-            f"{path}:{lineno}: missing column '{key}' (columns found: {', '.join(sorted(obj)) or 'none'})."
-        )
-    return obj[key]
+def _read_qrels(path: Path, data: RetrievalData, quoting: str) -> Qrels:
+    """Read a BEIR qrels TSV (header ``query-id corpus-id score``); ids must exist; score 0 = not relevant.
 
-
-def _read_qrels(path: Path, queries: dict[str, str], corpus: dict[str, str]) -> Qrels:
-    """Read a BEIR qrels TSV (header ``query-id corpus-id score``); ids must exist; score 0 = not relevant."""
+    The same (query, document) judged twice: equal scores are counted as a duplicate; different scores as a
+    conflict, resolved to the highest judgement (and refused with dataset.strict=true).
+    """
     if not path.is_file():
         raise EmbtuneError(f"qrels file not found: {path}. BEIR dirs hold qrels/<split>.tsv per split.")
     qrels: Qrels = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t")
-        expected = {"query-id", "corpus-id", "score"}
-        if not reader.fieldnames or not expected <= set(reader.fieldnames):
-            raise EmbtuneError(
-                f"{path}:1: header must name query-id, corpus-id and score (found: {reader.fieldnames})."
-            )
-        for lineno, row in enumerate(reader, start=2):
-            qid, did = row["query-id"], row["corpus-id"]
-            if qid not in queries:
-                raise EmbtuneError(f"{path}:{lineno}: query id '{qid}' is not in queries.jsonl.")
-            if did not in corpus:
-                raise EmbtuneError(f"{path}:{lineno}: corpus id '{did}' is not in corpus.jsonl.")
-            try:
-                score = int(row["score"])
-            except (TypeError, ValueError):
-                raise EmbtuneError(f"{path}:{lineno}: score {row['score']!r} is not an integer.") from None
-            if score > 0:
-                qrels.setdefault(qid, {})[did] = score
+    judged: dict[tuple[str, str], tuple[int, int]] = {}  # (query, doc) -> (score, line)
+    for lineno, row in read_records(path, quoting):
+        if "query-id" not in row or "corpus-id" not in row or "score" not in row:
+            raise EmbtuneError(f"{path}:1: header must name query-id, corpus-id and score (found: {list(row)}).")
+        qid, did = row["query-id"], row["corpus-id"]
+        if qid not in data.queries:
+            raise EmbtuneError(f"{path}:{lineno}: query id '{qid}' is not in queries.jsonl.")
+        if did not in data.corpus:
+            raise EmbtuneError(f"{path}:{lineno}: corpus id '{did}' is not in corpus.jsonl.")
+        try:
+            score = int(row["score"])
+        except (TypeError, ValueError):
+            raise EmbtuneError(f"{path}:{lineno}: score {row['score']!r} is not an integer.") from None
+        if (qid, did) in judged:
+            first, first_line = judged[(qid, did)]
+            check = "duplicate_judgements" if first == score else "conflicting_judgements"
+            data.count(check, f"{path}:{lineno} (first at line {first_line})")
+            score = max(score, first)
+        judged[(qid, did)] = (score, judged.get((qid, did), (score, lineno))[1])
+        if score > 0:
+            qrels.setdefault(qid, {})[did] = score
     if not qrels:
         raise EmbtuneError(f"{path}: no relevant (score > 0) judgements. The split would be empty.")
     return qrels
 
 
 def carve_dev_split(data: RetrievalData, fraction: float, seed: int) -> RetrievalData:
-    """Move a deterministic ``fraction`` of train queries into a ``dev`` split, unless the source has one."""
-    if "dev" in data.qrels or "dev" in data.scored_pairs or fraction <= 0:
+    """Move a deterministic ``fraction`` of train queries into a ``dev`` split, unless the source has one.
+
+    The unit is the query: all its judgements and all its pair rows move together, so no query is in both.
+    """
+    if data.has_split("dev") or fraction <= 0:
         return data
-    train = data.split("train")
-    qids = sorted(train)
-    random.Random(seed).shuffle(qids)
-    n_dev = max(1, round(len(qids) * fraction))
-    if n_dev >= len(qids):
+    if not data.has_split("train"):
+        data.split("train")  # the clear "empty or missing" error
+    train_pairs = data.pairs.get("train", [])
+    units = sorted(set(data.qrels.get("train", {})) | {text_id("q", p[0]) for p in train_pairs})
+    random.Random(seed).shuffle(units)
+    n_dev = max(1, round(len(units) * fraction))
+    if n_dev >= len(units):
         raise EmbtuneError(
             f"dataset '{data.name}': dataset.dev_fraction={fraction} leaves no training queries "
-            f"({len(qids)} in train). Lower it."
+            f"({len(units)} in train). Lower it, or set dataset.dev_fraction=0 to train without a dev split."
         )
-    dev_ids = set(qids[:n_dev])
+    dev_ids = set(units[:n_dev])
     qrels = dict(data.qrels)
-    qrels["train"] = {q: d for q, d in train.items() if q not in dev_ids}
-    qrels["dev"] = {q: d for q, d in train.items() if q in dev_ids}
-    return replace(data, qrels=qrels)
+    pairs = dict(data.pairs)
+    if "train" in data.qrels:
+        train = data.qrels["train"]
+        qrels["train"] = {q: d for q, d in train.items() if q not in dev_ids}
+        qrels["dev"] = {q: d for q, d in train.items() if q in dev_ids}
+        qrels = {s: q for s, q in qrels.items() if q}
+    if train_pairs:
+        pairs["train"] = [p for p in train_pairs if text_id("q", p[0]) not in dev_ids]
+        pairs["dev"] = [p for p in train_pairs if text_id("q", p[0]) in dev_ids]
+    return replace(data, qrels=qrels, pairs=pairs)
 
 
 def load_hub_beir(name: str, repo: str, qrels_repo: str, splits: list[str]) -> RetrievalData:
@@ -280,9 +335,19 @@ def load_hub_beir(name: str, repo: str, qrels_repo: str, splits: list[str]) -> R
             f"could not load '{repo}' / '{qrels_repo}' from the Hugging Face Hub ({first}). Offline? Load it once "
             f"online (it is cached), or use a local copy: dataset=beir dataset.name={name} paths.data_dir=<dir>."
         ) from None
-    corpus = {str(r["_id"]): (str(r.get("title") or "") + " " + r["text"]).strip() for r in corpus_rows}
-    queries = {str(r["_id"]): r["text"] for r in query_rows}
-    qrels: dict[str, Qrels] = {}
+    data = RetrievalData(name=name, corpus={}, queries={}, qrels={})
+    corpus = data.corpus = unique_ids(
+        (
+            (f"{repo} [corpus] row {i}", str(r["_id"]), (str(r.get("title") or "") + " " + r["text"]).strip())
+            for i, r in enumerate(corpus_rows)
+        ),
+        "document",
+        data,
+    )
+    queries = data.queries = unique_ids(
+        ((f"{repo} [queries] row {i}", str(r["_id"]), r["text"]) for i, r in enumerate(query_rows)), "query", data
+    )
+    qrels = data.qrels
     for split, rows in qrels_rows.items():
         for i, r in enumerate(rows):
             qid, did = str(r["query-id"]), str(r["corpus-id"])
@@ -290,10 +355,12 @@ def load_hub_beir(name: str, repo: str, qrels_repo: str, splits: list[str]) -> R
                 raise EmbtuneError(f"{qrels_repo} [{split}] row {i}: unknown query '{qid}' or corpus id '{did}'.")
             if int(r["score"]) > 0:
                 qrels.setdefault(split, {}).setdefault(qid, {})[did] = int(r["score"])
-    return RetrievalData(name=name, corpus=corpus, queries=queries, qrels=qrels)
+    return data
 
 
-def load_sts_tsv(name: str, path: str, splits: list[str], score_scale: float = 5.0) -> RetrievalData:
+def load_sts_tsv(
+    name: str, path: str, splits: list[str], score_scale: float = 5.0, quoting: str = "auto"
+) -> RetrievalData:
     """STS-style TSV files ``<split>.tsv`` (sentence1, sentence2, score), scores divided by ``score_scale``."""
     root = Path(path)
     if not root.is_dir():
@@ -301,16 +368,16 @@ def load_sts_tsv(name: str, path: str, splits: list[str], score_scale: float = 5
             f"dataset dir not found: {root}. Set paths.data_dir to the folder that holds '{root.name}/' "
             "(e.g. paths.data_dir=../shared/data) or get it from the Hub (sentence-transformers/stsb)."
         )
-    pairs: dict[str, list[tuple[str, str, float]]] = {}
+    data = RetrievalData(name=name, corpus={}, queries={}, qrels={}, pair_values="score")
     for split in splits:
         file = root / f"{split}.tsv"
         rows = []
-        for lineno, obj in read_records(file):
-            s1 = _require_text(obj, "sentence1", file, lineno)
-            s2 = _require_text(obj, "sentence2", file, lineno)
-            score = _require_score(obj, "score", file, lineno, 0.0, score_scale) / score_scale
+        for lineno, obj in read_records(file, quoting):
+            s1 = require_text(obj, "sentence1", file, lineno)
+            s2 = require_text(obj, "sentence2", file, lineno)
+            score = require_score(obj, "score", file, lineno, 0.0, score_scale) / score_scale
             rows.append((s1, s2, score))
         if not rows:
             raise EmbtuneError(f"{file}: split '{split}' has no rows.")
-        pairs[split] = rows
-    return RetrievalData(name=name, corpus={}, queries={}, qrels={}, scored_pairs=pairs)
+        data.pairs[split] = rows
+    return data

@@ -2,6 +2,9 @@
 
 The key covers everything the figures depend on: the weights (sha256), max_seq_length, similarity function,
 the evaluator's queries, corpus, judgements, cut-offs and prompts. Sweep jobs and reruns share the entry.
+
+Caches only save time, so they never fail a run: ``read_cache_entry`` / ``write_cache_entry`` (also used by the
+mining cache) turn a corrupt entry into a miss and an unwritable cache dir into a warning.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-
-from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator, SequentialEvaluator
+from typing import TYPE_CHECKING, Any
 
 from embtune.run_dir import write_json_atomic
+
+if TYPE_CHECKING:  # the cache-entry helpers below serve mining too, which should not import torch for them
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,8 @@ _INPUT_ATTRS = (
 
 def evaluator_fingerprint(evaluator: SentenceEvaluator) -> str:
     """sha256 over the evaluator's (and its sub-evaluators') class, settings and inputs."""
+    from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
+
     parts = list(evaluator.evaluators) if isinstance(evaluator, SequentialEvaluator) else [evaluator]
     payload = [
         {
@@ -81,15 +88,68 @@ def cached_evaluation(
     evaluator: SentenceEvaluator,
     compute: Callable[[], dict[str, float]],
 ) -> tuple[dict[str, float], bool]:
-    """(metrics, cache hit). Without a weights hash nothing is cached (the model can't be identified)."""
+    """(metrics, cache hit). Without a weights hash nothing is cached (the model can't be identified).
+
+    Best effort: a truncated, corrupt or unreadable entry is a miss (recomputed and replaced), and a cache dir
+    that can't be written only costs the next run the same computation; either way a warning names the path.
+    """
     if not weights_sha256:
         return compute(), False
     path = Path(cache_dir) / "eval" / f"{cache_key(model, weights_sha256, evaluator)}.json"
-    if path.is_file():
+    cached = read_cache_entry(path, "metrics", _is_metrics)
+    if cached is not None:
         log.info("zero-shot evaluation from cache: %s", path)
-        return json.loads(path.read_text())["metrics"], True
+        return cached, True
     metrics = compute()
-    write_json_atomic(
+    write_cache_entry(
         path, {"weights_sha256": weights_sha256, "evaluator": type(evaluator).__name__, "metrics": metrics}
     )
     return metrics, False
+
+
+def _is_metrics(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()
+    )
+
+
+# entries already warned about in this process: one warning per bad entry, also across sweep jobs
+_warned: set[str] = set()
+
+
+def _warn_once(path: Path, message: str, *args: object) -> None:
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        log.warning(message, path, *args)
+
+
+def read_cache_entry(path: Path, field: str, valid: Callable[[object], bool]) -> Any | None:
+    """``field`` of the JSON cache entry at ``path``, or None on a miss: absent, or unreadable / corrupt (warned)."""
+    try:
+        value = json.loads(path.read_bytes())[field]
+        if not valid(value):
+            raise ValueError(f"'{field}' has an unexpected shape")
+        return value
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        _warn_once(path, "cache entry %s is unreadable (%s): recomputing it and replacing the entry", _reason(e))
+        return None
+
+
+def write_cache_entry(path: Path, obj: Any) -> None:
+    """Write a cache entry atomically; when the cache dir can't be written, warn and go on without it."""
+    try:
+        write_json_atomic(path, obj)
+    except OSError as e:
+        warn_unwritable(path, e)
+
+
+def warn_unwritable(path: Path, error: OSError) -> None:
+    """The warning for a cache entry that could not be written (the computation is simply not kept)."""
+    _warn_once(path, "cannot write the cache entry %s (%s): the run goes on without caching it", _reason(error))
+
+
+def _reason(error: BaseException) -> str:
+    text = (error.strerror if isinstance(error, OSError) and error.strerror else str(error)) or type(error).__name__
+    return f"{type(error).__name__}: {text.splitlines()[0]}"

@@ -14,6 +14,7 @@ from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import (
+    BinaryClassificationEvaluator,
     EmbeddingSimilarityEvaluator,
     InformationRetrievalEvaluator,
     SentenceEvaluator,
@@ -89,13 +90,31 @@ def build_triplet_evaluator(
 
 def build_sts_evaluator(data: RetrievalData, split: str, batch_size: int = 32) -> EmbeddingSimilarityEvaluator:
     """EmbeddingSimilarityEvaluator (Pearson / Spearman of cosine vs gold score) on scored pairs."""
-    rows = data.pairs(split)
+    rows = data.pair_rows(split)
     return EmbeddingSimilarityEvaluator(
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
         batch_size=batch_size,
         name=f"{data.name}-{split}-sts",
+        write_csv=False,
+    )
+
+
+def build_binary_evaluator(data: RetrievalData, split: str, batch_size: int = 32) -> BinaryClassificationEvaluator:
+    """BinaryClassificationEvaluator (accuracy, F1, precision, recall, AP at the best threshold) on labeled pairs."""
+    rows = data.pair_rows(split)
+    if data.pair_values != "label":
+        raise EmbtuneError(
+            f"evaluator=binary needs 0/1 labeled pairs, but dataset '{data.name}' holds {data.pair_values or 'no'} "
+            "pairs. Fix: evaluator=sts for graded scores, evaluator=ir for retrieval data."
+        )
+    return BinaryClassificationEvaluator(
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [int(r[2]) for r in rows],
+        batch_size=batch_size,
+        name=f"{data.name}-{split}-binary",
         write_csv=False,
     )
 
@@ -118,8 +137,10 @@ def build_evaluator(
             evaluators.append(build_triplet_evaluator(data, split, negatives or {}, eval_cfg.batch_size))
         elif kind == "sts":
             evaluators.append(build_sts_evaluator(data, split, eval_cfg.batch_size))
+        elif kind == "binary":
+            evaluators.append(build_binary_evaluator(data, split, eval_cfg.batch_size))
         else:
-            raise EmbtuneError(f"evaluator.kinds: unknown kind '{kind}'; use ir, triplet or sts.")
+            raise EmbtuneError(f"evaluator.kinds: unknown kind '{kind}'; use ir, triplet, sts or binary.")
     if len(evaluators) == 1:
         return evaluators[0]
     return SequentialEvaluator(evaluators, main_score_function=lambda scores: scores[0])

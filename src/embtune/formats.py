@@ -14,9 +14,13 @@ log = logging.getLogger(__name__)
 
 
 def build_rows(data: RetrievalData, split: str, fmt: DictConfig, negatives: dict[str, list[str]] | None) -> Dataset:
-    """Rows of one split in the configured format; columns in the order sentence-transformers reads them."""
-    if split not in data.qrels and data.scored_pairs:
-        return _sentence_pair_rows(data, split, fmt)
+    """Rows of one split in the configured format; columns in the order sentence-transformers reads them.
+
+    Pair data (STS, scored or labeled pair files) in the scored / binary format trains on exactly its rows and
+    values; the pairs / triplets formats use its retrieval view (query -> relevant documents, negatives).
+    """
+    if data.pairs.get(split) and fmt.name in ("scored", "binary"):
+        return _pair_rows(data, split, fmt)
     qrels = data.split(split)
     negatives = negatives or {}
     if fmt.needs_negatives and not any(negatives.get(q) for q in qrels):
@@ -63,14 +67,15 @@ def build_rows(data: RetrievalData, split: str, fmt: DictConfig, negatives: dict
     return Dataset.from_list(rows)
 
 
-def _sentence_pair_rows(data: RetrievalData, split: str, fmt: DictConfig) -> Dataset:
-    """STS-style data: (sentence1, sentence2, score) rows; only the scored format fits it."""
-    if fmt.name != "scored":
+def _pair_rows(data: RetrievalData, split: str, fmt: DictConfig) -> Dataset:
+    """Pair rows as written: (sentence1, sentence2, score) or (sentence1, sentence2, label)."""
+    rows = data.pair_rows(split)
+    if fmt.name == "binary" and data.pair_values != "label":
         raise EmbtuneError(
-            f"dataset '{data.name}' holds scored sentence pairs: train it with data_format=scored "
-            f"(e.g. loss=cosent), not data_format={fmt.name}."
+            f"dataset '{data.name}' holds graded scores, and data_format=binary needs 0/1 labels. Fix: train on the "
+            "scores with data_format=scored (loss=cosent), or give the file a 'label' column."
         )
-    rows = data.pairs(split)
+    values = [float(r[2]) for r in rows] if fmt.name == "scored" else [int(r[2]) for r in rows]
     return Dataset.from_dict(
-        {"sentence1": [r[0] for r in rows], "sentence2": [r[1] for r in rows], "score": [r[2] for r in rows]}
+        {"sentence1": [r[0] for r in rows], "sentence2": [r[1] for r in rows], fmt.label_column: values}
     )

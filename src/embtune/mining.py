@@ -72,18 +72,29 @@ def mine_cached(
     """Mine with the configured miner, cached on disk by (data fingerprint, split, mining config).
 
     Returns (negatives, stats) where stats holds the time taken, the cache hit and negatives per query.
+    Best effort, like the zero-shot cache: a corrupt or unreadable entry is mined again and replaced, and an
+    unwritable cache dir only warns (naming the path).
     """
+    from embtune.eval_cache import read_cache_entry, warn_unwritable
+
+    def valid(value: object) -> bool:
+        """query id -> list of doc ids, as the miners return them."""
+        return isinstance(value, dict) and all(
+            isinstance(v, list) and all(isinstance(d, str) for d in v) for v in value.values()
+        )
+
     params = {k: v for k, v in OmegaConf.to_container(mining_cfg, resolve=True).items() if k != "name"}
     key_src = json.dumps({"data": data.fingerprint(), "split": split, "mining": params}, sort_keys=True)
     path = Path(cache_dir) / "mining" / f"{hashlib.sha256(key_src.encode()).hexdigest()[:24]}.json"
     started = time.perf_counter()
-    if path.is_file():
-        negatives = json.loads(path.read_text())["negatives"]
-        hit = True
-    else:
+    negatives = read_cache_entry(path, "negatives", valid)
+    hit = negatives is not None
+    if negatives is None:
         negatives = instantiate(params, _recursive_=False)(data, split)
-        write_json_atomic(path, {"mining": params, "split": split, "negatives": negatives})
-        hit = False
+        try:
+            write_json_atomic(path, {"mining": params, "split": split, "negatives": negatives})
+        except OSError as e:
+            warn_unwritable(path, e)
     counts = [len(v) for v in negatives.values()]
     stats = {
         "miner": mining_cfg.name,

@@ -192,18 +192,36 @@ def resolve_model(
     return ResolvedModel(path, "hub", weights_sha256(path))
 
 
+def _load_failure(path: Path, error: BaseException) -> str:
+    first = (str(error).strip().splitlines() or [""])[0][:200]
+    pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+    if pickles and not any(path.rglob("*.safetensors")):
+        return (
+            f"model at {path}: its weights are pickle files ({', '.join(sorted(pickles))}), which torch refused to "
+            f"load ({type(error).__name__}: {first}). Fix: convert them to safetensors (save the model with "
+            "safe_serialization=True where it was made) or point model.name_or_path at a safetensors copy."
+        )
+    return (
+        f"model at {path} could not be loaded ({type(error).__name__}: {first}). Fix: point model.name_or_path at a "
+        "complete SentenceTransformer / transformers model dir."
+    )
+
+
 def load_model(model_cfg: DictConfig, resolved: ResolvedModel, device: str | None = None) -> SentenceTransformer:
     """A SentenceTransformer from resolved files, with the configured prompts and max_seq_length."""
     prompts = dict(model_cfg.prompts) if model_cfg.get("prompts") else None
-    model = SentenceTransformer(
-        str(resolved.path),
-        device=device,
-        prompts=prompts,
-        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
-        local_files_only=True,
-        # weights that came from outside a local dir or the HF cache: safetensors only, never pickles
-        model_kwargs={"use_safetensors": True} if resolved.source == "offline_package" else None,
-    )
+    try:
+        model = SentenceTransformer(
+            str(resolved.path),
+            device=device,
+            prompts=prompts,
+            trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
+            local_files_only=True,
+            # weights that came from outside a local dir or the HF cache: safetensors only, never pickles
+            model_kwargs={"use_safetensors": True} if resolved.source == "offline_package" else None,
+        )
+    except Exception as e:  # noqa: BLE001 - torch refusing pickles, missing files, bad configs: one line each
+        raise EmbtuneError(_load_failure(resolved.path, e)) from None
     if model_cfg.get("max_seq_length"):
         model.max_seq_length = int(model_cfg.max_seq_length)
     return model

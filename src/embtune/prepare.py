@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from embtune.data import RetrievalData, carve_dev_split
+from embtune.data_checks import build_report, enforce
 from embtune.errors import EmbtuneError
 from embtune.formats import build_rows
 from embtune.mining import mine_cached
@@ -41,25 +42,53 @@ class PreparedData:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+def evaluation_split(data: RetrievalData) -> str | None:
+    """The split a run reports on: test; without one, dev (which also picks the checkpoint); else none."""
+    return next((s for s in ("test", "dev") if data.has_split(s)), None)
+
+
+def load_data(cfg: DictConfig) -> RetrievalData:
+    """The dataset config's source, with a dev split carved from train when it has none."""
+    return carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
+
+
 def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> PreparedData:
-    """Load the dataset and build rows in ``cfg.data_format`` for ``splits`` (quality filter on train only)."""
+    """Load the dataset and build rows in ``cfg.data_format`` for ``splits`` (quality filter on train only).
+
+    Splits the source does not have (no dev with dataset.dev_fraction=0, no test file) are skipped, except train.
+    """
     started = time.perf_counter()
-    data = carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
-    stats: dict[str, Any] = {"dataset": data.name, "fingerprint": data.fingerprint(), "format": cfg.data_format.name}
+    data = load_data(cfg)
+    splits = tuple(s for s in splits if s == "train" or data.has_split(s))
+    fmt = cfg.data_format
+    stats: dict[str, Any] = {"dataset": data.name, "fingerprint": data.fingerprint(), "format": fmt.name}
     # mine before filtering: a positive the filter drops must still never come back as its query's negative
     negatives: dict[str, dict[str, list[str]]] = {}
     stats["mining"] = {}
     for split in splits:
         negatives[split] = data.negatives
-        if cfg.mining.name != "none" and not data.scored_pairs:
+        as_written = bool(data.pairs.get(split)) and fmt.name in ("scored", "binary")  # pair rows: no mining
+        if cfg.mining.name != "none" and data.qrels.get(split) and not as_written:
             negatives[split], stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
     data, stats["quality"] = filter_split(data, "train", cfg.quality)
-    rows = {split: build_rows(data, split, cfg.data_format, negatives[split]) for split in splits}
+    eval_split = evaluation_split(data)
+    stats["data_checks"] = build_report(
+        data, stats["quality"], eval_split, ("train", "dev") if eval_split == "test" else ("train",)
+    )
+    enforce(stats["data_checks"], data.name, bool(cfg.dataset.get("strict", False)))
+    rows = {split: build_rows(data, split, fmt, negatives[split]) for split in splits}
     stats["rows"] = {split: len(r) for split, r in rows.items()}
     stats["queries"] = {split: len(q) for split, q in data.qrels.items()}
-    stats["scored_pairs"] = {split: len(p) for split, p in data.scored_pairs.items()}
+    stats["pairs"] = {split: len(p) for split, p in data.pairs.items()}
     stats["corpus"] = len(data.corpus)
     stats["seconds"] = round(time.perf_counter() - started, 3)
+    log.info(
+        "prepared %s: %s rows (%s) in %.1f s",
+        data.name,
+        ", ".join(f"{s} {n}" for s, n in stats["rows"].items()),
+        fmt.name,
+        stats["seconds"],
+    )
     return PreparedData(data, rows, negatives, stats)
 
 

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 
 from omegaconf import DictConfig
 
 from embtune.data import Qrels, RetrievalData
+from embtune.errors import EmbtuneError
 
 log = logging.getLogger(__name__)
+
+# scripts written without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar): each character counts as
+# a word, as a space-delimited word would
+_UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[{_UNSPACED}]|[^\s{_UNSPACED}]+")
+
+
+def count_words(text: str) -> int:
+    """Words in any script: whitespace-separated runs, and single characters of scripts that use no spaces."""
+    return len(_WORD.findall(text))
 
 
 def filter_split(data: RetrievalData, split: str, cfg: DictConfig) -> tuple[RetrievalData, dict[str, int]]:
@@ -19,8 +31,8 @@ def filter_split(data: RetrievalData, split: str, cfg: DictConfig) -> tuple[Retr
     than ``min_positive_words``; query verbatim inside its positive (``drop_query_in_positive``); the same
     (query text, positive text) seen before (``drop_duplicates``). Only ever applied to training data.
     """
-    if split not in data.qrels and data.scored_pairs:  # sentence-pair data: nothing to filter by these rules
-        n = len(data.pairs(split))
+    if data.pairs.get(split) and split not in data.qrels:  # pair rows train as written: nothing to filter
+        n = len(data.pairs[split])
         return data, {
             "short_query": 0,
             "short_positive": 0,
@@ -40,9 +52,9 @@ def filter_split(data: RetrievalData, split: str, cfg: DictConfig) -> tuple[Retr
         for did, rel in sorted(docs.items()):
             positive = data.corpus[did]
             key = (query.strip().lower(), positive.strip().lower())
-            if len(query.split()) < cfg.min_query_words:
+            if count_words(query) < cfg.min_query_words:
                 report["short_query"] += 1
-            elif len(positive.split()) < cfg.min_positive_words:
+            elif count_words(positive) < cfg.min_positive_words:
                 report["short_positive"] += 1
             elif cfg.drop_query_in_positive and key[0] in key[1]:
                 report["query_in_positive"] += 1
@@ -55,6 +67,12 @@ def filter_split(data: RetrievalData, split: str, cfg: DictConfig) -> tuple[Retr
     report["total"] = total
     report["kept"] = sum(len(d) for d in kept_qrels.values())
     log.info("quality filter (%s/%s): kept %d, dropped %s", data.name, split, report["kept"], dropped or "none")
+    if total and not report["kept"]:
+        raise EmbtuneError(
+            f"the quality filter dropped all {total} training judgements of '{data.name}' "
+            f"({', '.join(f'{k}: {v}' for k, v in dropped.items())}). Fix: lower quality.min_query_words / "
+            "quality.min_positive_words, or train without the filter (quality=none)."
+        )
     if report["kept"] < cfg.warn_below:
         log.warning(
             "only %d training examples remain in %s/%s (< %d): fine-tuning this little data often fails to beat "

@@ -1,30 +1,111 @@
-"""Keep secrets (API keys, tokens, passwords) out of logged configs and run records."""
+"""Keep secrets (API keys, tokens, passwords) out of logged configs, run records and Hydra's own files.
+
+A value counts as secret when the last part of its key name contains a marker (``key``, ``token``, ``secret``,
+``password``, ``passwd``, ``pwd``, ``credential``, ``auth``; any case). A few everyday names that merely contain a
+marker (``tokenizer``, ``author``, ``keywords``, ...) stay readable, since the recipe needs them back.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-SECRET_MARKERS = ("key", "token", "secret", "password")
+SECRET_MARKERS = ("key", "token", "secret", "password", "passwd", "pwd", "credential", "auth")
 REDACTED = "<redacted>"
+
+# words that contain a marker but name no secret (bm25 / evaluator `tokenizer`, `author`, `keywords`, token counts,
+# Hydra's `override_dirname.exclude_keys`)
+_NOT_SECRET = re.compile(r"tokeniz\w*|authors?|authored|keywords?|(?:max|num|n|special)_tokens\w*|exclude_keys")
+# an unresolved `${oc.env:NAME}` holds the variable's name, not its value: keep it so that reruns work
+_ENV_REFERENCE = re.compile(r"\$\{oc\.env:[A-Za-z_]\w*\}")
+# `name: value` or `name=value` inside an override value or a joined override string (Hydra's override_dirname)
+_NESTED_NAME = re.compile(r"(?P<name>[+~]*[A-Za-z_$][\w$.\-]*)[ \t]*(?P<sep>[:=])[ \t]*")
+# after a comma: the next `name: ` / `name=` pair begins (otherwise the comma belongs to the value, a sweep `a,b`)
+_NEXT_PAIR = re.compile(r"[ \t]*[+~]*[A-Za-z_$][\w$.\-]*[ \t]*[:=]")
 
 
 def is_secret_name(name: str) -> bool:
-    return any(marker in name.lower() for marker in SECRET_MARKERS)
+    """Whether a key (its last dotted part, override prefixes ``+``/``~`` ignored) names a secret."""
+    last = _NOT_SECRET.sub("", str(name).rsplit(".", 1)[-1].lower())
+    return any(marker in last for marker in SECRET_MARKERS)
 
 
 def redact(obj: Any) -> Any:
-    """A copy of a nested dict/list with the values of secret-looking keys replaced."""
+    """A copy of a nested dict/list with the values of secret-looking keys replaced.
+
+    Empty values and ``${oc.env:NAME}`` references stay: neither holds a secret, and both are needed to rerun.
+    """
     if isinstance(obj, dict):
-        return {k: REDACTED if is_secret_name(str(k)) else redact(v) for k, v in obj.items()}
+        return {k: _redact_value(v) if is_secret_name(str(k)) else redact(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [redact(v) for v in obj]
     return obj
 
 
+def _redact_value(value: Any) -> Any:
+    if value is None or (isinstance(value, (str, list, dict)) and not value):
+        return value
+    if isinstance(value, str) and _ENV_REFERENCE.fullmatch(value):
+        return value
+    return REDACTED
+
+
 def redact_argv(argv: list[str]) -> list[str]:
-    """Command-line overrides with secret-looking ``key=value`` values replaced."""
+    """Command-line overrides with secret values replaced: ``a.api_key=v`` (the whole value, sweeps included) and
+    secret keys nested in dict/list values, ``+foo={api_key: v, name: x}`` or ``+a.b=[{token: t}]``."""
     out = []
     for arg in argv:
-        name, sep, _ = arg.partition("=")
-        out.append(f"{name}={REDACTED}" if sep and is_secret_name(name.rsplit(".", 1)[-1]) else arg)
+        name, sep, value = arg.partition("=")
+        if sep and is_secret_name(name):
+            out.append(f"{name}={_redact_value(value)}")
+        else:
+            out.append(redact_text(arg))
     return out
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the value after every secret ``name: value`` / ``name=value`` replaced.
+
+    A value is a quoted string, a bracketed ``{...}`` / ``[...]`` group, or everything up to the next ``}``, ``]``
+    or ``,`` that starts another pair (so a sweep's ``a,b`` goes whole). Used for override strings and for Hydra's
+    comma-joined ``override_dirname``.
+    """
+    pieces, pos = [], 0
+    for match in _NESTED_NAME.finditer(text):
+        if match.start() < pos or not is_secret_name(match.group("name")):
+            continue
+        start = match.end()
+        end = _value_end(text, start)
+        if end == start:
+            continue
+        pieces += [text[pos:start], REDACTED]
+        pos = end
+    return "".join(pieces) + text[pos:]
+
+
+def _value_end(text: str, start: int) -> int:
+    """Where the value starting at ``start`` ends (quotes and brackets balanced, escapes honoured)."""
+    if start < len(text) and text[start] in "'\"":
+        quote, i = text[start], start + 1
+        while i < len(text) and text[i] != quote:
+            i += 2 if text[i] == "\\" else 1
+        return min(i + 1, len(text))
+    depth, i = 0, start
+    while i < len(text):
+        ch = text[i]
+        if ch in "'\"" and depth:
+            i = _value_end(text, i)
+            continue
+        if ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            if depth == 0:
+                break
+            depth -= 1
+        elif ch == "," and depth == 0 and _NEXT_PAIR.match(text, i + 1):
+            break
+        i += 1
+    end = i
+    while end > start and text[end - 1] in " \t":
+        end -= 1
+    return end

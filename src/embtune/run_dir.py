@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hydra.errors import CompactHydraException
+
 from embtune.errors import EmbtuneError, user_error
 from embtune.redact import redact_argv
 
@@ -33,12 +35,19 @@ TRACKED_PACKAGES = (
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temp file in the same dir, then rename: readers never see half a file."""
+    """Write to a temp file in the same dir, then rename: readers never see half a file.
+
+    mkstemp creates the temp file 0600; it gets the mode a plain ``open`` would give (0666 less the umask)
+    before the rename, so teammates on a shared cluster can read run records and reuse caches.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)  # reading the umask means setting it: put it straight back
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -50,11 +59,34 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
+class Interrupted(SystemExit):
+    """A run stopped from outside (Ctrl-C, a scheduler's SIGTERM): FAILED says so and how to resume."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(code)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: first line`` of the error a user should read: the innermost cause of a wrapper (Hydra's
+    InstantiationException) rather than the wrapper."""
+    seen: BaseException = error
+    while type(seen).__name__ == "InstantiationException" and (seen.__cause__ or seen.__context__):
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    text = str(seen).strip()
+    return f"{type(seen).__name__}: {text.splitlines()[0][:500] if text else ''}"
+
+
 def write_failed(run_dir: Path, error: BaseException) -> None:
-    """Leave a FAILED marker holding the one-line error."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    message = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    (run_dir / "FAILED").write_text(message + "\n", encoding="utf-8")
+    """Leave a FAILED marker holding the one-line error (best effort: an unwritable dir must not hide the error)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "FAILED").write_text(one_line(error) + "\n", encoding="utf-8")
+    except OSError:
+        pass
 
 
 def package_versions() -> dict[str, str | None]:
@@ -98,19 +130,32 @@ def run_info(**fields: Any) -> dict[str, Any]:
 
 def run_or_fail(run_dir: Path, job: Callable[[], T], on_failure: Callable[[], None] | None = None) -> T:
     """Run a job; on any failure leave FAILED with the one-line error. A user-fixable error (EmbtuneError,
-    also when Hydra's instantiate wrapped it) ends a single run with that line and exit code 1, no traceback."""
+    also when Hydra's instantiate wrapped it) ends the run with that line and exit code 1, no traceback; in a
+    sweep the job is marked failed with the same line and the others go on. Ctrl-C / SIGTERM end it with a
+    resume hint."""
     try:
         return job()
     except BaseException as e:
         error = user_error(e) or e
+        if isinstance(error, KeyboardInterrupt):
+            error = Interrupted(f"interrupted (Ctrl-C); resume with: make resume RUN='{run_dir}'", 130)
         write_failed(run_dir, error)
         if on_failure is not None:
             on_failure()
+        if isinstance(error, Interrupted):
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            raise error from None
         if isinstance(error, EmbtuneError):
             if sweep_group() is None:
                 raise SystemExit(f"error: {error}") from None
-            raise error from None
+            print(f"error: {error}", file=sys.stderr, flush=True)  # each failed job's line, as it fails
+            raise JobFailed(f"error: {error}") from None
         raise
+
+
+class JobFailed(CompactHydraException):
+    """A sweep job's one-line failure: Hydra records it as the job's result, runs the remaining jobs, and at the
+    end prints it as one line (a compact Hydra exception, no traceback) after the job's overrides."""
 
 
 def sweep_group() -> str | None:
@@ -127,15 +172,19 @@ def sweep_group() -> str | None:
     return Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
-def raise_on_sigterm() -> None:
-    """Turn SIGTERM (a scheduler's timeout or preemption) into an exception, so the run leaves FAILED."""
+def raise_on_signals(run_dir: Path) -> None:
+    """Turn SIGTERM (a scheduler's timeout or preemption) and SIGINT (Ctrl-C) into an exception, so the run
+    leaves FAILED with how to resume it."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return
 
-    def _terminate(signum: int, frame: object) -> None:
-        raise SystemExit("terminated by SIGTERM (timeout or preemption); resume with make resume RUN=<run dir>")
+    def _stop(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        why = "Ctrl-C" if signum == signal.SIGINT else "timeout or preemption"
+        raise Interrupted(f"terminated by {name} ({why}); resume with: make resume RUN='{run_dir}'", 128 + signum)
 
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)

@@ -26,9 +26,10 @@ from embtune.eval_cache import cached_evaluation
 from embtune.evaluation import build_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
 from embtune.losses import build_loss, check_loss_accepts_format
 from embtune.models import load_model, resolve_model
-from embtune.prepare import prepare_data
+from embtune.prepare import evaluation_split, prepare_data
 from embtune.report import format_table, with_deltas
-from embtune.run_dir import raise_on_sigterm, run_info, run_or_fail, sweep_group, write_json_atomic
+from embtune.resume import record_config, resume_checkpoint
+from embtune.run_dir import raise_on_signals, run_info, run_or_fail, sweep_group, write_json_atomic
 from embtune.tracking import finish_logger, log_final_metrics, resolved_config, setup_logger
 from embtune.training import build_training_args, column_prompts
 
@@ -40,10 +41,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     set_seed(cfg.seed)
 
     # 1. Choices that cannot work together fail here, before any data or model loads.
+    #    Resuming: a finished run or a changed config is refused; the newest complete checkpoint is picked.
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
+    config = resolved_config(cfg)
+    checkpoint, forced_changes = resume_checkpoint(cfg.resume, run_dir, config)
+    record_config(run_dir, config)
 
-    # 2. Data: source -> dev split (carved from train if missing) -> quality filter -> negatives -> rows.
-    # (held-out negatives too when a triplet evaluator needs them)
+    # 2. Data: source -> dev split (carved from train if missing) -> quality filter -> negatives -> data checks
+    #    -> rows (held-out negatives too when a triplet evaluator needs them).
     splits = ("train", "dev", "test") if "triplet" in cfg.evaluator.kinds else ("train",)
     prepared = prepare_data(cfg, splits=splits)
     data, train_rows = prepared.data, prepared.rows["train"]
@@ -58,23 +63,44 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 4. Loss: sentence-transformers' own class.
     loss = build_loss(cfg.loss, model)
 
-    # 5. Evaluators: dev during training (picks the best checkpoint), test at the end.
-    dev_evaluator = build_evaluator(
-        data, "dev", cfg.evaluator, model_prompts, prepared.negatives.get("dev"), cfg.dataset.dev_corpus_size, cfg.seed
+    # 5. Evaluators: dev during training (picks the best checkpoint), the evaluation split (test; dev when the
+    #    source has no test) at the end. A source without dev trains without checkpoint selection.
+    eval_split = evaluation_split(data)
+    dev_evaluator = (
+        build_evaluator(
+            data,
+            "dev",
+            cfg.evaluator,
+            model_prompts,
+            prepared.negatives.get("dev"),
+            cfg.dataset.dev_corpus_size,
+            cfg.seed,
+        )
+        if data.has_split("dev")
+        else None
     )
-    test_evaluator = build_evaluator(data, "test", cfg.evaluator, model_prompts, prepared.negatives.get("test"))
-    best_metric = primary_metric_key(dev_evaluator, model, cfg.evaluator.main_metric)
+    test_evaluator = (
+        build_evaluator(data, eval_split, cfg.evaluator, model_prompts, prepared.negatives.get(eval_split))
+        if eval_split
+        else None
+    )
+    best_metric = primary_metric_key(dev_evaluator, model, cfg.evaluator.main_metric) if dev_evaluator else None
+    if eval_split != "test":
+        log.warning(
+            "dataset '%s' has no test split: %s",
+            data.name,
+            "reporting on dev, which also picks the checkpoint (optimistic)"
+            if eval_split
+            else "nothing to evaluate on",
+        )
 
-    # 6. Baselines on the test split: plain BM25 and the zero-shot base model.
+    # 6. Baselines on the evaluation split: plain BM25 and the zero-shot base model.
     cache_hit = False
-    metrics: dict[str, Any] = {
-        "dataset": data.name,
-        "split": "test",
-        "main_metric": cfg.evaluator.main_metric,
-    }
-    if cfg.evaluate_bm25 and cfg.evaluator.bm25 and (bm25 := evaluate_bm25(test_evaluator, **cfg.evaluator.bm25)):
-        metrics["bm25"] = bm25
-    if cfg.evaluate_zero_shot:
+    metrics: dict[str, Any] = {"dataset": data.name, "split": eval_split, "main_metric": cfg.evaluator.main_metric}
+    if test_evaluator and cfg.evaluate_bm25 and cfg.evaluator.bm25:
+        if bm25 := evaluate_bm25(test_evaluator, **cfg.evaluator.bm25):
+            metrics["bm25"] = bm25
+    if test_evaluator and cfg.evaluate_zero_shot:
         metrics["zero_shot"], cache_hit = cached_evaluation(
             Path(cfg.paths.cache_dir),
             model,
@@ -106,7 +132,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         model=model, args=args, train_dataset=train_rows, loss=loss, evaluator=dev_evaluator, callbacks=[nan_guard]
     )
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume_checkpoint(cfg, run_dir))
+    trainer.train(resume_from_checkpoint=checkpoint)
     train_seconds = time.perf_counter() - started
     if nan_guard.failure:
         raise EmbtuneError(nan_guard.failure)
@@ -117,9 +143,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             f"Logged keys: {sorted(k for k in logged if k.startswith('eval_'))}."
         )
 
-    # 8. Evaluate the fine-tuned model on the same test split.
-    metrics["fine_tuned"] = evaluate_model(model, test_evaluator)
-    metrics = with_deltas(metrics)
+    # 8. Evaluate the fine-tuned model on the same split.
+    if test_evaluator:
+        metrics["fine_tuned"] = evaluate_model(model, test_evaluator)
+        metrics = with_deltas(metrics)
     metrics["train"] = {
         "seconds": round(train_seconds, 2),
         "examples": len(train_rows),
@@ -130,8 +157,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "best_dev_metric": trainer.state.best_metric,
         "device": str(model.device),
         "world_size": args.world_size,
+        "resumed_from": checkpoint,
         "quality": prepared.stats["quality"],
         "mining": prepared.stats["mining"].get("train"),
+        "data_checks": prepared.stats["data_checks"],
     }
     log_final_metrics(report_to, metrics)
 
@@ -154,7 +183,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             },
             trust_remote_code=bool(cfg.model.trust_remote_code),
             zero_shot_cache_hit=cache_hit,
-            config=resolved_config(cfg),
+            config=config,
+            resume_forced_changes=forced_changes,
             device=str(model.device),
             cuda=torch.cuda.is_available(),
         ),
@@ -165,27 +195,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
-def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
-    """With ``resume.enabled=true``: the run dir's last checkpoint (the trainer restores weights, optimizer, RNG, step)."""
-    if not cfg.resume.enabled:
-        return None
-    checkpoints = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    if not checkpoints:
-        raise EmbtuneError(
-            f"resume.enabled=true but {run_dir / 'checkpoints'} holds no checkpoint. Resume with the interrupted run's dir: "
-            "make resume RUN=<run dir>."
-        )
-    log.info("resuming from %s", checkpoints[-1])
-    return str(checkpoints[-1])
-
-
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entrypoint: runs the recipe; on failure leaves FAILED in the run dir; returns the sweep metric."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.resume.enabled:
         (run_dir / "FAILED").unlink(missing_ok=True)  # the interrupted attempt's marker
-    raise_on_sigterm()
+    raise_on_signals(run_dir)
     metrics = run_or_fail(
         run_dir, lambda: train(cfg, run_dir), lambda: finish_logger(list(cfg.logger.report_to), failed=True)
     )

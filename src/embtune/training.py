@@ -40,7 +40,7 @@ def build_training_args(
     *,
     batch_sampler: str,
     prompts: dict[str, str] | None,
-    metric_for_best_model: str,
+    metric_for_best_model: str | None,
     report_to: list[str],
     run_name: str,
     seed: int,
@@ -48,6 +48,9 @@ def build_training_args(
     """Training arguments: the trainer/ config plus what the other groups decide."""
     args = OmegaConf.to_container(trainer_cfg.args, resolve=True)
     assert isinstance(args, dict)
+    check_counts(args)
+    if metric_for_best_model is None:  # no dev split: nothing to evaluate during training or choose by
+        args.update(eval_strategy="no", load_best_model_at_end=False)
     try:
         return SentenceTransformerTrainingArguments(
             output_dir=str(output_dir),
@@ -66,3 +69,36 @@ def build_training_args(
         )
     except TypeError as e:
         raise EmbtuneError(f"trainer.args: {e}. Check the key names against TrainingArguments.") from None
+    except ValueError as e:
+        raise EmbtuneError(f"trainer.args: {str(e).splitlines()[0]}") from None
+
+
+# counts the trainer divides by or loops over: 0 or a negative value fails deep inside transformers / torch
+POSITIVE_INTS = (
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "eval_steps",
+    "save_steps",
+    "logging_steps",
+)
+
+
+def check_counts(args: dict) -> None:
+    """Batch sizes, step intervals and epochs must be positive: one line naming the key, before anything loads."""
+    for key in POSITIVE_INTS:
+        value = args.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != int(value):
+            raise EmbtuneError(
+                f"trainer.args.{key}={value!r}: must be a whole number >= 1. Fix: e.g. trainer.args.{key}=16."
+            )
+    epochs, steps = args.get("num_train_epochs", 1), args.get("max_steps", -1)
+    if (steps is None or steps <= 0) and not (isinstance(epochs, (int, float)) and epochs > 0):
+        raise EmbtuneError(
+            f"trainer.args.num_train_epochs={epochs!r} with no max_steps: nothing would be trained. "
+            "Fix: num_train_epochs > 0 or max_steps >= 1."
+        )
+    if steps == 0:
+        raise EmbtuneError("trainer.args.max_steps=0: nothing would be trained. Fix: max_steps >= 1, or -1 for epochs.")
