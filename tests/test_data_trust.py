@@ -209,7 +209,13 @@ CLI_CASES = {
 def test_bad_files_through_the_cli_one_line_each(tmp_path: Path) -> None:
     for name, (raw, _) in CLI_CASES.items():
         (tmp_path / name).write_bytes(raw)
-    files = ",".join(str(tmp_path / n) for n in CLI_CASES)
+    # and one legal file that used to lose every row: Chinese, no spaces between words
+    cjk = [
+        {"query": f"为什么用户取消订阅{i}", "positive": f"价格上涨和服务中断是订阅用户流失的主要原因{i}"}
+        for i in range(5)
+    ]
+    write_jsonl(tmp_path / "zh.jsonl", cjk)
+    files = ",".join(str(tmp_path / n) for n in [*CLI_CASES, "zh.jsonl"])
     out = tmp_path / "out"
     result = run_cli(
         "embtune.prepare", "-m", "dataset=files", f"dataset.source.files.train={files}", f"paths.output_dir={out}"
@@ -220,6 +226,9 @@ def test_bad_files_through_the_cli_one_line_each(tmp_path: Path) -> None:
         assert any(__import__("re").search(message, line) for line in errors), (name, errors)
     failed = sorted((out / "prepare" / "multiruns").glob("*/*/FAILED"))
     assert len(failed) == len(CLI_CASES)
+    (stats,) = (out / "prepare" / "multiruns").glob("*/*/stats.json")
+    quality = json.loads(stats.read_text())["quality"]
+    assert quality["kept"] == quality["total"] == 4  # 5 rows, 1 carved into dev, none dropped
     assert all(f.read_text().startswith("EmbtuneError: ") and len(f.read_text().splitlines()) == 1 for f in failed)
 
 
@@ -231,3 +240,25 @@ def test_strict_mode_stops_on_leakage_through_the_cli(tmp_path: Path) -> None:
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: dataset 'files' failed its data checks") and "eval_overlap_queries" in last
+
+
+def test_mining_adds_to_the_files_own_negatives(compose_cfg, tmp_path: Path) -> None:
+    from embtune.prepare import prepare_data
+
+    words = "churn attrition renewal invoice tariff roaming billing cohort retention upgrade".split()
+    rows = [{"query": f"{w} question {i}", "document": f"{w} answer {i} text", "label": 1} for i, w in enumerate(words)]
+    rows.append({"query": "churn question 0", "document": "labeled wrong answer about roaming", "label": 0})
+    f = write_jsonl(tmp_path / "labeled.jsonl", rows)
+    cfg = compose_cfg(
+        "dataset=files",
+        f"dataset.source.files.train={f}",
+        "dataset.dev_fraction=0",
+        "data_format=triplets",
+        "mining=bm25",
+        "mining.num_negatives=2",
+        "quality=none",
+    )
+    prepared = prepare_data(cfg)
+    rows_out = [r for r in prepared.rows["train"] if r["anchor"] == "churn question 0"]
+    assert [r["negative"] for r in rows_out][0] == "labeled wrong answer about roaming"
+    assert len(rows_out) == 3  # the labeled negative plus two mined ones

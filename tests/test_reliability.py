@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,11 +62,36 @@ CASES = {
         r"dataset dir not found: .*nope/scifact. Set paths.data_dir",
     ),
     "bad_score": (lambda t: ["dataset=files", *_scored(t, "high")], r"column 'score' must be a number, got 'high'"),
+    "batch_size_zero": (
+        lambda t: ["trainer.args.per_device_train_batch_size=0"],
+        r"trainer.args.per_device_train_batch_size=0: must be a whole number >= 1",
+    ),
+    "pickle_only_weights": (
+        lambda t: ["model=minilm", f"model.name_or_path={_pickled_model(t)}"],
+        r"model at .*pickled: its weights are pickle files \(pytorch_model.bin\), which torch refused",
+    ),
     "out_of_range_score": (
         lambda t: ["dataset=files", *_scored(t, 7)],
         r"column 'score' = 7.0 is outside \[0.0, 1.0\]",
     ),
 }
+
+
+class NotAWeight:
+    """Any object outside torch's weights-only allow-list: what an untrusted pickle holds."""
+
+
+def _pickled_model(tmp: Path) -> Path:
+    import torch
+    from safetensors.torch import load_file
+
+    from embtune.tiny_model import build_tiny_model
+
+    model = build_tiny_model(tmp / "pickled")
+    state = load_file(model / "model.safetensors")
+    (model / "model.safetensors").unlink()
+    torch.save({**state, "extra": NotAWeight()}, model / "pytorch_model.bin")
+    return model
 
 
 def _scored(tmp: Path, bad) -> list[str]:
@@ -136,7 +162,8 @@ def test_rerun_from_the_record_matches_exactly(tmp_path: Path) -> None:
     assert info["config"]["trainer"]["args"]["learning_rate"] == 1e-3 and info["trust_remote_code"] is False
 
 
-def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    """Ctrl-C mid-run, a partial checkpoint left behind, a changed config refused, a finished run refused."""
     common = [
         *TINY,
         "trainer.args.max_steps=40",
@@ -147,37 +174,66 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     ]
     full = run_cli("embtune.train", *common, f"paths.output_dir={tmp_path}/full")
     assert full.returncode == 0, full.stderr[-2000:]
-    out = tmp_path / "killed"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    out = tmp_path / "a run's dir with 'quotes' $HOME; and spaces"  # any legal path
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "EMBTUNE_OUTPUT_DIR": str(out)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "embtune.train", *common, f"paths.output_dir={out}"],
+        [sys.executable, "-m", "embtune.train", *common],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     deadline = time.time() + 300
     while time.time() < deadline and not list(out.glob("train/runs/*/checkpoints/checkpoint-8/trainer_state.json")):
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
     (run,) = (out / "train" / "runs").iterdir()
     assert not (run / "metrics.json").exists()
-    resumed = subprocess.run(
-        [sys.executable, "scripts/rerun.py", str(run), "--resume"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    failed = (run / "FAILED").read_text()
+    assert "Ctrl-C" in failed and "make resume RUN=" in failed and "Traceback" not in stderr
+
+    # a checkpoint the interruption left half-written: named and skipped, never resumed from
+    partial = run / "checkpoints" / "checkpoint-999"
+    shutil.copytree(run / "checkpoints" / "checkpoint-8", partial)
+    (partial / "trainer_state.json").unlink()
+
+    def resume(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "scripts/rerun.py", "--resume", str(run), "--", *extra],
+            cwd=ROOT,
+            env={k: v for k, v in env.items() if k != "EMBTUNE_OUTPUT_DIR"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    record = (run / ".hydra" / "overrides.yaml").read_bytes()
+    changed = resume("trainer.args.learning_rate=5e-4")
+    assert changed.returncode == 1
+    last = changed.stderr.strip().splitlines()[-1]
+    assert (
+        last.startswith("error: resume: the config differs") and "trainer.args.learning_rate: 0.001 -> 0.0005" in last
     )
+    assert (run / ".hydra" / "overrides.yaml").read_bytes() == record  # the run's record untouched
+
+    resumed = resume()
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "skipping partial checkpoint" in resumed.stderr and "checkpoint-999" in resumed.stderr
     (full_run,) = (tmp_path / "full" / "train" / "runs").iterdir()
     a = json.loads((full_run / "metrics.json").read_text())
-    b = json.loads((run / "metrics.json").read_text())
-    assert b["train"]["steps"] == 40
+    finished = (run / "metrics.json").read_bytes()
+    b = json.loads(finished)
+    assert b["train"]["steps"] == 40 and "checkpoint-999" not in b["train"]["resumed_from"]
     assert b["fine_tuned"] == pytest.approx(a["fine_tuned"], abs=1e-6)
+    assert not (run / "FAILED").exists()
+
+    again = resume()
+    assert again.returncode == 1 and "already finished" in again.stderr.strip().splitlines()[-1]
+    assert (run / "metrics.json").read_bytes() == finished and not (run / "FAILED").exists()
 
 
 def test_secrets_never_reach_the_run_record(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import only_run_dir, run_cli
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from wandb_reader import read_run
 
 from embtune.hydra_hooks import RedactHydraRecord
@@ -27,7 +27,9 @@ def test_secret_markers_anywhere_in_the_last_key_name(name: str) -> None:
     assert is_secret_name(name)
 
 
-@pytest.mark.parametrize("name", ["tokenizer", "mining.tokenizer", "author", "keywords", "exclude_keys", "name", "key_path.x"])
+@pytest.mark.parametrize(
+    "name", ["tokenizer", "mining.tokenizer", "author", "keywords", "exclude_keys", "name", "key_path.x"]
+)
 def test_everyday_names_stay_readable(name: str) -> None:
     assert not is_secret_name(name)
 
@@ -71,7 +73,9 @@ def test_redact_argv_covers_plain_nested_and_quoted_values(arg: str, expected: s
 
 def test_redact_text_on_hydras_override_dirname() -> None:
     joined = "+bar={token: s3},+foo.passwd=s2,s5,+logger.api_key=s1,model=tiny"
-    assert redact_text(joined) == "+bar={token: <redacted>},+foo.passwd=<redacted>,+logger.api_key=<redacted>,model=tiny"
+    assert (
+        redact_text(joined) == "+bar={token: <redacted>},+foo.passwd=<redacted>,+logger.api_key=<redacted>,model=tiny"
+    )
 
 
 def _walk_bytes(root: Path) -> dict[Path, bytes]:
@@ -99,7 +103,7 @@ def test_no_secret_reaches_any_file_of_a_wandb_run_or_its_caches(tmp_path: Path)
         "+logger.api_key=sk-SECRET-1",
         "+foo.passwd=sk-SECRET-2",
         "+bar={token: sk-SECRET-3}",
-        env={"WANDB_API_KEY": "sk-SECRET-4"},
+        env={"WANDB_API_KEY": "sk-SECRET-4", "OMP_NUM_THREADS": "1"},  # one thread: the suite shares 2 cores
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = only_run_dir(out)
@@ -124,7 +128,7 @@ def test_a_sweeps_multirun_yaml_and_job_records_are_redacted(
     """The files as Hydra's sweeper and run_job save them, then the callback's on_job_start."""
     sweep_dir, job_dir = tmp_path / "sweep", tmp_path / "sweep" / "0_job"
     cfg = compose_cfg("hydra.mode=MULTIRUN", f"hydra.sweep.dir={sweep_dir}", "+logger.api_key=sk-SECRET-1")
-    with open_dict(cfg):
+    with read_write(cfg.hydra), open_dict(cfg.hydra):
         cfg.hydra.runtime.output_dir = str(job_dir)
         cfg.hydra.job.override_dirname = "+logger.api_key=sk-SECRET-1,model=tiny"
     sweep_dir.mkdir()

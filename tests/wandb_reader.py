@@ -60,7 +60,7 @@ def read_run(path: Path) -> dict[str, Any]:
         elif kind == "summary":
             for item in r.summary.update:
                 run["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
-        elif kind == "environment":  # W&B's run metadata (wandb-metadata.json once synced)
+        elif kind == "environment" and r.environment.args:  # run metadata (wandb-metadata.json once synced)
             run["args"] = list(r.environment.args)
         elif kind == "exit":
             run["exit_code"] = r.exit.exit_code

@@ -17,12 +17,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from embtune.data import carve_dev_split
 from embtune.errors import EmbtuneError
 from embtune.eval_cache import cached_evaluation
 from embtune.evaluation import build_evaluator, evaluate_bm25, evaluate_model
 from embtune.mining import mine_cached
 from embtune.models import ResolvedModel, load_model, resolve_model, weights_sha256
+from embtune.prepare import evaluation_split, load_data
 from embtune.report import format_table, with_deltas
 from embtune.run_dir import run_info, run_or_fail, write_json_atomic
 
@@ -53,13 +53,16 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
 def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """BM25, the base model (zero-shot, cached) and ``model_path`` (if given) on the dataset's test split."""
     cfg = adopt_run_config(cfg)
-    data = carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
+    data = load_data(cfg)
+    split = evaluation_split(data)
+    if split is None:
+        raise EmbtuneError(f"dataset '{data.name}' has no test or dev split to evaluate on. Fix: give it a test file.")
     prompts = dict(cfg.model.prompts) if cfg.model.prompts else None
     negatives = data.negatives
     if "triplet" in cfg.evaluator.kinds and cfg.mining.name != "none":  # held-out negatives mined as in training
-        negatives, _ = mine_cached(data, "test", cfg.mining, Path(cfg.paths.cache_dir))
-    evaluator = build_evaluator(data, "test", cfg.evaluator, prompts, negatives)
-    metrics: dict[str, Any] = {"dataset": data.name, "split": "test", "main_metric": cfg.evaluator.main_metric}
+        negatives, _ = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
+    evaluator = build_evaluator(data, split, cfg.evaluator, prompts, negatives)
+    metrics: dict[str, Any] = {"dataset": data.name, "split": split, "main_metric": cfg.evaluator.main_metric}
     if cfg.evaluate_bm25 and cfg.evaluator.bm25 and (bm25 := evaluate_bm25(evaluator, **cfg.evaluator.bm25)):
         metrics["bm25"] = bm25
     models: dict[str, Any] = {}

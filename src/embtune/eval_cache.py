@@ -113,13 +113,13 @@ def _is_metrics(value: object) -> bool:
     )
 
 
-# entries already warned about in this process: one warning per bad entry, also across sweep jobs
-_warned: set[str] = set()
+# (entry, warning) pairs already reported in this process: one warning per problem, also across sweep jobs
+_warned: set[tuple[str, str]] = set()
 
 
 def _warn_once(path: Path, message: str, *args: object) -> None:
-    if str(path) not in _warned:
-        _warned.add(str(path))
+    if (str(path), message) not in _warned:
+        _warned.add((str(path), message))
         log.warning(message, path, *args)
 
 
@@ -130,7 +130,7 @@ def read_cache_entry(path: Path, field: str, valid: Callable[[object], bool]) ->
         if not valid(value):
             raise ValueError(f"'{field}' has an unexpected shape")
         return value
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no entry (or no cache folder): writing it will tell
         return None
     except (OSError, ValueError, KeyError, TypeError) as e:
         _warn_once(path, "cache entry %s is unreadable (%s): recomputing it and replacing the entry", _reason(e))

@@ -42,7 +42,7 @@ class CheckRunDir(Callback):
     def _check(self, config: DictConfig, dir_key: str, what: str) -> None:
         try:
             run_name, target = _resolve(config, dir_key)
-        except Exception:  # noqa: BLE001  (a broken interpolation: Hydra reports it in its own words next)
+        except Exception:  # a broken interpolation: Hydra reports it in its own words next
             return
         names = [run_name] if run_name is not None else []
         names += _swept_run_names(config)
@@ -81,7 +81,7 @@ def _swept_run_names(config: DictConfig) -> list[str]:
                 out += [str(v) for v in override.sweep_string_iterator()]
             else:
                 out.append(str(override.value()))
-        except Exception:  # noqa: BLE001  (Hydra rejects a malformed override itself)
+        except Exception:  # Hydra rejects a malformed override itself
             continue
     return out
 
@@ -140,6 +140,7 @@ class RedactHydraRecord(Callback):
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir")
         if sweep_dir is not None:
             redact_yaml(Path(str(sweep_dir)) / "multirun.yaml")
+            redact_yaml(Path(str(sweep_dir)) / "optimization_results.yaml")  # the Optuna sweeper's, at the end
 
 
 def redact_yaml(path: Path) -> None:

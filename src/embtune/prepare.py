@@ -67,10 +67,16 @@ def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> Prepa
     stats["mining"] = {}
     for split in splits:
         negatives[split] = data.negatives
-        as_written = bool(data.pairs.get(split)) and fmt.name in ("scored", "binary")  # pair rows: no mining
-        if cfg.mining.name != "none" and data.qrels.get(split) and not as_written:
-            negatives[split], stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
-    data, stats["quality"] = filter_split(data, "train", cfg.quality)
+        pair_rows = bool(data.pairs.get(split)) and fmt.name in ("scored", "binary")  # trained as written: no mining
+        if cfg.mining.name != "none" and data.qrels.get(split) and not pair_rows:
+            mined, stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
+            # the source's own (labeled) negatives first, mined ones after: mining adds, never replaces
+            negatives[split] = {
+                q: data.negatives.get(q, []) + [d for d in mined.get(q, []) if d not in data.negatives.get(q, [])]
+                for q in set(mined) | set(data.negatives)
+            }
+    as_written = fmt.name in ("scored", "binary") and bool(data.pairs.get("train"))
+    data, stats["quality"] = filter_split(data, "train", cfg.quality, as_written)
     eval_split = evaluation_split(data)
     stats["data_checks"] = build_report(
         data, stats["quality"], eval_split, ("train", "dev") if eval_split == "test" else ("train",)

@@ -24,14 +24,17 @@ def count_words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-def filter_split(data: RetrievalData, split: str, cfg: DictConfig) -> tuple[RetrievalData, dict[str, int]]:
+def filter_split(
+    data: RetrievalData, split: str, cfg: DictConfig, as_written: bool = False
+) -> tuple[RetrievalData, dict[str, int]]:
     """Apply the quality rules to one split; returns the filtered data and {rule: dropped, total, kept}.
 
     Rules (thresholds from quality/ config), in order: query shorter than ``min_query_words``; positive shorter
     than ``min_positive_words``; query verbatim inside its positive (``drop_query_in_positive``); the same
-    (query text, positive text) seen before (``drop_duplicates``). Only ever applied to training data.
+    (query text, positive text) seen before (``drop_duplicates``). Only ever applied to training data, and not to
+    pair rows that train as written (``as_written``: scored / binary formats on pair files).
     """
-    if data.pairs.get(split) and split not in data.qrels:  # pair rows train as written: nothing to filter
+    if data.pairs.get(split) and (as_written or split not in data.qrels):  # pair rows train as written
         n = len(data.pairs[split])
         return data, {
             "short_query": 0,

@@ -17,7 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from embtune.errors import EmbtuneError
-from embtune.run_dir import write_json_atomic
+from embtune.run_dir import make_command, write_json_atomic
 
 log = logging.getLogger("embtune.resume")
 
@@ -89,7 +89,7 @@ def check_resumable(resume_cfg: DictConfig, run_dir: Path, config: dict[str, Any
     if (run_dir / "metrics.json").is_file():
         raise EmbtuneError(
             f"{run_dir} already finished (metrics.json is there): nothing to resume, and resuming would train past "
-            f"its end and overwrite its results. Fix: make rerun RUN='{run_dir}' for a new run with the same config."
+            f"its end and overwrite its results. Fix: {make_command('rerun', run_dir)} for a new run, same config."
         )
     record = run_dir / CONFIG_RECORD
     if not record.is_file():
@@ -103,7 +103,7 @@ def check_resumable(resume_cfg: DictConfig, run_dir: Path, config: dict[str, Any
         raise EmbtuneError(
             f"resume: the config differs from the one {run_dir} trained with: {'; '.join(changes[:3])}{more}. "
             f"The checkpoint would silently keep its old state. Fix: resume without those overrides "
-            f"(make resume RUN='{run_dir}'), start a new run, or set resume.force=true to resume anyway."
+            f"({make_command('resume', run_dir)}), start a new run, or set resume.force=true to resume anyway."
         )
     if changes:
         log.warning("resume.force=true: resuming with a changed config: %s", "; ".join(changes))

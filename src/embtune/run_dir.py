@@ -59,6 +59,13 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
+def make_command(target: str, run_dir: Path) -> str:
+    """``make <target> RUN=<run dir>``, the dir quoted for the shell so the line can be pasted as it is."""
+    import shlex
+
+    return f"make {target} RUN={shlex.quote(str(run_dir))}"
+
+
 class Interrupted(SystemExit):
     """A run stopped from outside (Ctrl-C, a scheduler's SIGTERM): FAILED says so and how to resume."""
 
@@ -138,7 +145,7 @@ def run_or_fail(run_dir: Path, job: Callable[[], T], on_failure: Callable[[], No
     except BaseException as e:
         error = user_error(e) or e
         if isinstance(error, KeyboardInterrupt):
-            error = Interrupted(f"interrupted (Ctrl-C); resume with: make resume RUN='{run_dir}'", 130)
+            error = Interrupted(f"interrupted (Ctrl-C); resume with: {make_command('resume', run_dir)}", 130)
         write_failed(run_dir, error)
         if on_failure is not None:
             on_failure()
@@ -173,8 +180,8 @@ def sweep_group() -> str | None:
 
 
 def raise_on_signals(run_dir: Path) -> None:
-    """Turn SIGTERM (a scheduler's timeout or preemption) and SIGINT (Ctrl-C) into an exception, so the run
-    leaves FAILED with how to resume it."""
+    """Turn SIGTERM (a scheduler's timeout or preemption), SIGINT (Ctrl-C) and SIGHUP (closed terminal) into an
+    exception, so the run leaves FAILED with how to resume it."""
     import signal
     import threading
 
@@ -183,8 +190,9 @@ def raise_on_signals(run_dir: Path) -> None:
 
     def _stop(signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
-        why = "Ctrl-C" if signum == signal.SIGINT else "timeout or preemption"
-        raise Interrupted(f"terminated by {name} ({why}); resume with: make resume RUN='{run_dir}'", 128 + signum)
+        why = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "timeout or preemption"}.get(signum, "terminal closed")
+        raise Interrupted(f"terminated by {name} ({why}); resume with: {make_command('resume', run_dir)}", 128 + signum)
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):  # SIGHUP: the terminal or SSH session that ran it closed
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop)
