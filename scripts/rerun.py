@@ -46,6 +46,10 @@ def main() -> int:
     # a sweep job reruns as a single run: drop what made it a multirun
     dropped = ("resume=", "resume.", "sweep=", "hparams_search=", "hydra.run.dir=")
     overrides = [o for o in OmegaConf.to_container(OmegaConf.load(record)) if not o.startswith(dropped)]
+    # secrets were redacted from the record: the run gets them from the environment (WANDB_API_KEY, HF_TOKEN, ...)
+    for o in [o for o in overrides if "<redacted>" in o]:
+        print(f"note: {o.split('=', 1)[0]} was redacted in the record and is left out; pass it by environment")
+        overrides.remove(o)
     overrides.append("hydra.mode=RUN")
     info_file = run_dir / "run_info.json"
     if info_file.is_file():

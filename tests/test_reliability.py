@@ -222,7 +222,8 @@ def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None
 
     resumed = resume()
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "skipping partial checkpoint" in resumed.stderr and "checkpoint-999" in resumed.stderr
+    logged = resumed.stdout + resumed.stderr  # Hydra's console log handler writes to stdout
+    assert "skipping partial checkpoint" in logged and "checkpoint-999" in logged
     (full_run,) = (tmp_path / "full" / "train" / "runs").iterdir()
     a = json.loads((full_run / "metrics.json").read_text())
     finished = (run / "metrics.json").read_bytes()

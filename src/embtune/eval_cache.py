@@ -35,6 +35,7 @@ _INPUT_ATTRS = (
     "sentences1",
     "sentences2",
     "scores",
+    "labels",
     "anchors",
     "positives",
     "negatives",
