@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import TINY_CACHE, run_cli, write_jsonl
+from conftest import TINY_CACHE, write_jsonl
 
 from embtune.train import train
 
@@ -85,10 +85,3 @@ def test_no_dev_and_no_test_still_trains(compose_cfg, tmp_path: Path) -> None:
     assert metrics["split"] is None and "fine_tuned" not in metrics
     assert metrics["train"]["steps"] == 4 and metrics["train"]["best_dev_metric"] is None
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["train"]["steps"] == 4
-
-
-def test_missing_train_file_is_one_line_through_the_cli(tmp_path: Path) -> None:
-    result = run_cli("embtune.train", *TINY, "dataset=files", f"paths.output_dir={tmp_path}")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: dataset.source.files.train has no value (???). Fix: set it on the command line")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -70,6 +71,7 @@ CASES = {
         lambda t: ["model=minilm", f"model.name_or_path={_pickled_model(t)}"],
         r"model at .*pickled: its weights are pickle files \(pytorch_model.bin\), which torch refused",
     ),
+    "missing_train_file": (lambda t: ["dataset=files"], r"dataset.source.files.train has no value \(\?\?\?\)"),
     "out_of_range_score": (
         lambda t: ["dataset=files", *_scored(t, 7)],
         r"column 'score' = 7.0 is outside \[0.0, 1.0\]",
@@ -101,17 +103,51 @@ def _scored(tmp: Path, bad) -> list[str]:
     return [f"dataset.source.files.train={tmp / 'scored.jsonl'}", f"dataset.source.files.test={tmp / 'scored.jsonl'}"]
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_gives_one_clear_line(tmp_path: Path, case: str) -> None:
-    make_args, message = CASES[case]
+GROUPS = {p.name for p in (ROOT / "conf").iterdir() if p.is_dir()}
+
+
+def _case_config(overrides: list[str]) -> str:
+    """A ``case/`` config (global package) applying CLI overrides: group choices become defaults overrides."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    groups = {k: v for k, _, v in (o.partition("=") for o in overrides) if k in GROUPS}
+    groups.setdefault("model", "tiny")
+    values = OmegaConf.to_container(OmegaConf.from_dotlist([o for o in overrides if o.split("=")[0] not in GROUPS]))
+    defaults = [{f"override /{k}": v} for k, v in groups.items()]
+    return "# @package _global_\n" + yaml.safe_dump({"defaults": defaults, **values}, sort_keys=False)
+
+
+def test_bad_input_gives_one_clear_line(tmp_path: Path) -> None:
+    """Every case through the real CLI in one sweep process (one import of the stack, not one per case): each
+    job fails with exit-1 semantics, its one line on stderr and in FAILED, no metrics.json, no traceback."""
+    conf = tmp_path / "conf" / "case"
+    conf.mkdir(parents=True)
+    names = list(CASES)
+    for name in names:
+        (tmp_path / name).mkdir()
+        (conf / f"{name}.yaml").write_text(_case_config(CASES[name][0](tmp_path / name)))
     out = tmp_path / "outputs"
-    result = run_cli("embtune.train", *TINY, *make_args(tmp_path), f"paths.output_dir={out}")
+    result = run_cli(
+        "embtune.train",
+        "-m",
+        "trainer=debug",
+        f"paths.cache_dir={TINY_CACHE}",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        f"+case={','.join(names)}",
+        f"paths.output_dir={out}",
+    )
     assert result.returncode == 1, result.stderr[-2000:]
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and __import__("re").search(message, last), last
-    assert "Traceback" not in result.stderr
-    (run_dir,) = (out / "train" / "runs").iterdir()
-    assert (run_dir / "FAILED").is_file() and not (run_dir / "metrics.json").exists()
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    (sweep,) = (out / "train" / "multiruns").iterdir()
+    for num, name in enumerate(names):
+        message = CASES[name][1]
+        (job,) = sweep.glob(f"{num}_*")
+        failed = (job / "FAILED").read_text()
+        assert len(failed.splitlines()) == 1 and re.search(message, failed), (name, failed)
+        assert any(re.search(message, line) for line in errors), (name, errors)
+        assert not (job / "metrics.json").exists()
 
 
 def test_unknown_config_option_lists_the_choices(tmp_path: Path) -> None:

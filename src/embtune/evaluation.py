@@ -39,19 +39,18 @@ def build_ir_evaluator(
     prompts: dict[str, str] | None,
     corpus_size: int | None = None,
     seed: int = 0,
+    corpus_fill: str = "bm25",
 ) -> InformationRetrievalEvaluator:
     """An InformationRetrievalEvaluator for one split over the corpus (or a subsample of it).
 
-    ``corpus_size`` keeps every relevant doc of the split plus a seeded sample of the others: cheap dev
-    evaluation during training on large corpora. Prompts (e5's ``query: `` / ``passage: ``) apply per side.
+    ``corpus_size`` keeps every relevant doc of the split plus distractors up to that size (``corpus_fill``):
+    cheap dev evaluation during training on large corpora. Prompts (e5's ``query: `` / ``passage: ``) apply per
+    side.
     """
     qrels = data.split(split)
     corpus = data.corpus
     if corpus_size is not None and corpus_size < len(corpus):
-        keep = {d for docs in qrels.values() for d in docs}
-        others = sorted(set(corpus) - keep)
-        keep |= set(random.Random(seed).sample(others, max(0, corpus_size - len(keep))))
-        corpus = {d: t for d, t in corpus.items() if d in keep}
+        corpus = subsample_corpus(data, qrels, corpus_size, seed, corpus_fill)
     prompts = prompts or {}
     return InformationRetrievalEvaluator(
         queries={q: data.queries[q] for q in qrels},
@@ -68,6 +67,34 @@ def build_ir_evaluator(
         corpus_prompt=prompts.get("document"),
         write_csv=False,
     )
+
+
+def subsample_corpus(data: RetrievalData, qrels: dict, size: int, seed: int, fill: str = "bm25") -> dict[str, str]:
+    """Every relevant doc of the split, then distractors up to ``size``.
+
+    ``bm25``: the documents BM25 ranks highest for the split's queries, taken rank by rank across queries (the
+    confusable ones a full-corpus search meets, so the sample is about as hard as the test corpus); the rest, if
+    any, at random. ``random``: a seeded random sample (easier than the full corpus: a dev figure that runs high).
+    """
+    if fill not in ("bm25", "random"):
+        raise EmbtuneError(f"dataset.dev_corpus_fill={fill!r}: choose bm25 or random.")
+    keep = list(dict.fromkeys(d for q in sorted(qrels) for d in sorted(qrels[q])))
+    chosen = set(keep)
+    if fill == "bm25":
+        doc_ids = list(data.corpus)
+        index = BM25Index(doc_ids, [data.corpus[d] for d in doc_ids], tokenizer="stem")
+        depth = min(len(doc_ids), max(1, size // max(1, len(qrels))) + 10)
+        ranked = [[d for d, _ in index.top_k(data.queries[q], depth)] for q in sorted(qrels)]
+        for rank in range(depth):
+            for docs in ranked:
+                if len(chosen) >= size:
+                    break
+                if rank < len(docs) and docs[rank] not in chosen:
+                    chosen.add(docs[rank])
+                    keep.append(docs[rank])
+    others = sorted(set(data.corpus) - chosen)
+    keep += random.Random(seed).sample(others, max(0, min(len(others), size - len(chosen))))
+    return {d: data.corpus[d] for d in keep}
 
 
 def build_triplet_evaluator(
@@ -127,12 +154,13 @@ def build_evaluator(
     negatives: dict[str, list[str]] | None = None,
     corpus_size: int | None = None,
     seed: int = 0,
+    corpus_fill: str = "bm25",
 ) -> SentenceEvaluator:
     """The configured evaluator kinds for one split; several become one SequentialEvaluator."""
     evaluators: list[SentenceEvaluator] = []
     for kind in eval_cfg.kinds:
         if kind == "ir":
-            evaluators.append(build_ir_evaluator(data, split, eval_cfg.ir, prompts, corpus_size, seed))
+            evaluators.append(build_ir_evaluator(data, split, eval_cfg.ir, prompts, corpus_size, seed, corpus_fill))
         elif kind == "triplet":
             evaluators.append(build_triplet_evaluator(data, split, negatives or {}, eval_cfg.batch_size))
         elif kind == "sts":

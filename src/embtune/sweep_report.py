@@ -33,6 +33,7 @@ COLUMNS = [
     "fine_tuned",
     "delta",
     "delta_rel",
+    "selected",
     "train_seconds",
     "device",
     "est_cost_usd",
@@ -65,6 +66,8 @@ def _job_row(job_dir: Path, cost_per_hour: float) -> dict[str, Any]:
             "fine_tuned": m.get("fine_tuned", {}).get(main),
             "delta": m.get("delta", {}).get("vs_zero_shot"),
             "delta_rel": m.get("delta", {}).get("vs_zero_shot_rel"),
+            # "base": fine-tuning did not beat the base model on dev, and the base was shipped
+            "selected": m.get("train", {}).get("selected"),
             "train_seconds": seconds,
             "device": m.get("train", {}).get("device"),
             "est_cost_usd": round(seconds / 3600 * cost_per_hour, 4),
@@ -159,6 +162,8 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     for j, r in enumerate(rows):
         if r["status"] != "ok":
             ax.text(j, 0.02, r["status"], ha="center", va="bottom", color="red", rotation=90)
+        elif r.get("selected") == "base":  # fine-tuning lost on dev: the base model was shipped
+            ax.text(j + 0.27, 0.02, "base kept", ha="center", va="bottom", color="black", rotation=90, fontsize=8)
     metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
     ax.set_xticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylabel(metric)

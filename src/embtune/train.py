@@ -30,6 +30,7 @@ from embtune.prepare import evaluation_split, prepare_data
 from embtune.report import format_table, with_deltas
 from embtune.resume import record_config, resume_checkpoint
 from embtune.run_dir import raise_on_signals, run_info, run_or_fail, sweep_group, write_json_atomic
+from embtune.selection import LogBaseDevEvaluation, fine_tuned_candidate, select, warning_line
 from embtune.tracking import finish_logger, log_final_metrics, resolved_config, setup_logger
 from embtune.training import build_training_args, column_prompts
 
@@ -75,6 +76,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             prepared.negatives.get("dev"),
             cfg.dataset.dev_corpus_size,
             cfg.seed,
+            cfg.dataset.get("dev_corpus_fill", "bm25"),
         )
         if data.has_split("dev")
         else None
@@ -115,7 +117,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             " (cached)" if cache_hit else "",
         )
 
-    # 7. Fine-tune.
+    # 6b. The base model on dev (cached too): the step-0 point of the curves and a candidate for shipping.
+    base_dev: dict[str, float] = {}
+    if dev_evaluator is not None:
+        base_dev, _ = cached_evaluation(
+            Path(cfg.paths.cache_dir), model, resolved.weights_sha256, dev_evaluator, lambda: dev_evaluator(model)
+        )
+
+    # 7. Fine-tune (early stopping on dev when trainer.early_stopping.early_stopping_patience is set).
     report_to = setup_logger(cfg, run_dir, group=sweep_group())
     args = build_training_args(
         cfg.trainer,
@@ -131,6 +140,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=train_rows, loss=loss, evaluator=dev_evaluator, callbacks=[nan_guard]
     )
+    trainer.add_callback(LogBaseDevEvaluation(trainer, base_dev))
+    if cfg.trainer.early_stopping.early_stopping_patience:
+        if dev_evaluator is None:
+            log.warning("trainer.early_stopping is set but there is no dev split to watch: training without it")
+        else:
+            trainer.add_callback(instantiate(cfg.trainer.early_stopping))
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     train_seconds = time.perf_counter() - started
@@ -143,9 +158,23 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             f"Logged keys: {sorted(k for k in logged if k.startswith('eval_'))}."
         )
 
-    # 8. Evaluate the fine-tuned model on the same split.
+    # 8. Ship the base if no checkpoint beat it on dev; evaluate the model shipped on the same split.
+    tuned, tuned_dev = fine_tuned_candidate(trainer.state, best_metric, bool(args.load_best_model_at_end))
+    selection = select(
+        base_dev.get(best_metric.removeprefix("eval_")) if best_metric else None,
+        tuned,
+        tuned_dev,
+        best_metric,
+        float(cfg.trainer.keep_base_margin),
+        bool(cfg.trainer.keep_base_if_better),
+    )
+    if selection.base_better:
+        log.warning(warning_line(selection))
+    if selection.selected == "base":
+        model = load_model(cfg.model, resolved)  # the untouched base weights, from where they were found
     if test_evaluator:
-        metrics["fine_tuned"] = evaluate_model(model, test_evaluator)
+        shipped_is_base = selection.selected == "base" and "zero_shot" in metrics
+        metrics["fine_tuned"] = dict(metrics["zero_shot"]) if shipped_is_base else evaluate_model(model, test_evaluator)
         metrics = with_deltas(metrics)
     metrics["train"] = {
         "seconds": round(train_seconds, 2),
@@ -153,8 +182,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "epochs": float(trainer.state.epoch or 0),
         "steps": int(trainer.state.global_step),
         "best_checkpoint": trainer.state.best_model_checkpoint,
-        # the dev figure that chose the checkpoint: what a hyperparameter search should optimize
         "best_dev_metric": trainer.state.best_metric,
+        # what was shipped as model/ ("base" | "checkpoint-N" | "final") and the dev figures that decided it;
+        # selected_dev_metric is what a hyperparameter search should optimize
+        "selected": selection.selected,
+        "selected_dev_metric": selection.selected_dev,
+        "selection": selection.as_dict(),
         "device": str(model.device),
         "world_size": args.world_size,
         "resumed_from": checkpoint,
@@ -205,8 +238,8 @@ def main(cfg: DictConfig) -> float | None:
     metrics = run_or_fail(
         run_dir, lambda: train(cfg, run_dir), lambda: finish_logger(list(cfg.logger.report_to), failed=True)
     )
-    # sweepers optimize the dev figure that picked the checkpoint, never the test split
-    return metrics["train"]["best_dev_metric"]
+    # sweepers optimize the dev figure of the model shipped (the base when fine-tuning lost), never test
+    return metrics["train"]["selected_dev_metric"]
 
 
 if __name__ == "__main__":
