@@ -29,11 +29,14 @@ def test_corrupt_entries_are_recomputed_and_replaced_and_files_follow_the_umask(
         os.umask(previous)
     assert first.returncode == 0, first.stderr[-3000:]
     run = only_run_dir(tmp_path / "first")
-    (eval_entry,) = (cache / "eval").glob("*.json")
-    (mining_entry,) = (cache / "mining").glob("*.json")
-    for path in (run / "metrics.json", run / "run_info.json", eval_entry, mining_entry):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o664, path
     zero_shot = json.loads((run / "metrics.json").read_text())["zero_shot"]
+    # two entries: the base model on test (zero_shot) and on dev (the step-0 point); corrupt the test one
+    entries = sorted((cache / "eval").glob("*.json"))
+    assert len(entries) == 2
+    (eval_entry,) = [e for e in entries if json.loads(e.read_text())["metrics"] == zero_shot]
+    (mining_entry,) = (cache / "mining").glob("*.json")
+    for path in (run / "metrics.json", run / "run_info.json", *entries, mining_entry):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o664, path
     negatives = json.loads(mining_entry.read_text())["negatives"]
 
     eval_entry.write_bytes(eval_entry.read_bytes()[:40])  # truncated mid-write

@@ -58,7 +58,8 @@ def test_every_loss_trains_on_its_format(compose_cfg, tmp_path: Path, loss: str,
 
 
 def test_training_changes_the_weights(compose_cfg, tmp_path: Path) -> None:
-    cfg = compose_cfg(*TINY, "evaluate_bm25=false", "evaluate_zero_shot=false")
+    # keep_base_if_better=false: the fine-tuned weights are saved even if 4 steps did not beat the base on dev
+    cfg = compose_cfg(*TINY, "evaluate_bm25=false", "evaluate_zero_shot=false", "trainer.keep_base_if_better=false")
     train(cfg, tmp_path / "run")
     info = json.loads((tmp_path / "run" / "run_info.json").read_text())
     assert weights_sha256(tmp_path / "run" / "model") != info["model"]["weights_sha256"]
@@ -149,14 +150,15 @@ def test_zero_shot_evaluation_is_cached_across_runs(compose_cfg, tmp_path: Path)
     cache = tmp_path / "cache"
     overrides = (*TINY, f"paths.cache_dir={cache}", "evaluate_bm25=false", "save_model=false")
     first = train(compose_cfg(*overrides), tmp_path / "run1")
-    assert len(list((cache / "eval").glob("*.json"))) == 1
+    assert len(list((cache / "eval").glob("*.json"))) == 2  # the base on test (zero-shot) and on dev (step 0)
     second = train(compose_cfg(*overrides, "seed=7"), tmp_path / "run2")
     assert second["zero_shot"] == first["zero_shot"]
     hits = [json.loads((tmp_path / r / "run_info.json").read_text())["zero_shot_cache_hit"] for r in ("run1", "run2")]
     assert hits == [False, True]
+    assert len(list((cache / "eval").glob("*.json"))) == 3  # seed 7 carves another dev split: its own entry
     # another max_seq_length encodes differently: a new entry, not a stale hit
     train(compose_cfg(*overrides, "model.max_seq_length=32"), tmp_path / "run3")
-    assert len(list((cache / "eval").glob("*.json"))) == 2
+    assert len(list((cache / "eval").glob("*.json"))) == 5
 
 
 def _write_sts(root: Path) -> Path:
