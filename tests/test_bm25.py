@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA, needs_shared_data
 from rank_bm25 import BM25Okapi
 
 from embtune.bm25 import BM25Index, word_tokenizer
@@ -113,3 +114,34 @@ def test_top_k_indices_match_rank_row_by_row() -> None:
         rows = index.top_k_indices(scores, k)
         for row, top in zip(scores, rows, strict=True):
             assert [ids[i] for i in top] == [d for d, _ in index.rank(row, k)]
+
+
+def test_mining_in_small_blocks_equals_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory bound: queries scored a block at a time give exactly the negatives of one big block."""
+    import embtune.bm25 as bm25
+
+    whole = mine_bm25_negatives(_data(), "train", range_max=8, num_negatives=3)
+    monkeypatch.setattr(bm25, "SCORE_BLOCK_BYTES", 8 * len(DOCS))  # one query per block
+    assert mine_bm25_negatives(_data(), "train", range_max=8, num_negatives=3) == whole
+
+
+def test_bm25s_engine_ranks_like_bm25() -> None:
+    ids = [f"d{i}" for i in range(len(DOCS))]
+    index = BM25Index(ids, DOCS, tokenizer="word", engine="bm25s", method="lucene")
+    assert index.top_k("failed payments retry", 2)[0][0] == "d6"
+    assert index.scores("zzz unknown").sum() == 0.0
+    negatives = mine_bm25_negatives(_data(), "train", engine="bm25s", range_max=8, num_negatives=8)
+    assert not {"d2", "d6"} & set(negatives["q1"]) and len(negatives["q1"]) == 6
+
+
+@needs_shared_data
+def test_sparse_engine_equals_rank_bm25_on_scifact() -> None:
+    from embtune.data import load_beir
+
+    data = load_beir("scifact", str(SHARED_DATA / "scifact"), ["test"])
+    ids = list(data.corpus)
+    texts = [data.corpus[d] for d in ids]
+    fast = BM25Index(ids, texts, tokenizer="stem", engine="sparse")
+    reference = BM25Index(ids, texts, tokenizer="stem", engine="rank_bm25")
+    queries = [data.queries[q] for q in sorted(data.qrels["test"])[:25]]
+    np.testing.assert_allclose(fast.score_matrix(queries), reference.score_matrix(queries), rtol=0, atol=1e-9)

@@ -129,6 +129,26 @@ def test_dense_mining_with_the_tiny_model_excludes_positives(compose_cfg) -> Non
     assert params["model"]["name_or_path"].endswith("embtune-tiny-bert") and callable(instantiate(params))
 
 
+def test_dense_mining_with_faiss_finds_the_same_negatives(compose_cfg, tmp_path: Path) -> None:
+    """The large-corpus path (faiss-cpu index, small search batches, embeddings cached) mines what exact search does."""
+    from embtune.mining import mine_dense_negatives
+
+    cfg = compose_cfg("model=tiny", "mining=dense")
+    common = dict(range_max=10, num_negatives=2, relative_margin=None)
+    exact = mine_dense_negatives(_toy(), "train", cfg.model, cfg.paths.cache_dir, **common)
+    with_faiss = mine_dense_negatives(
+        _toy(),
+        "train",
+        cfg.model,
+        cfg.paths.cache_dir,
+        use_faiss=True,
+        faiss_batch_size=3,
+        embeddings_cache=str(tmp_path / "emb"),
+        **common,
+    )
+    assert with_faiss == exact
+
+
 def test_prepare_cli_dense_mining_with_the_tiny_model(tmp_path: Path) -> None:
     from conftest import TINY_CACHE
 

@@ -50,6 +50,7 @@ def test_a_degrading_run_ships_the_base_and_an_improving_one_its_checkpoint(tmp_
         "trainer.args.save_steps=10",
         "trainer.early_stopping.early_stopping_patience=1",
         "trainer.early_stopping.early_stopping_threshold=0.5",  # no dev gain counts: stop at the 2nd evaluation
+        "trainer.keep_checkpoints=best",  # the best checkpoint's trainer_state.json stays, optimizer state goes
         "trainer.args.learning_rate=1e-3,1.0",  # sensible, and far too high
         f"paths.output_dir={out}",
     )
@@ -76,7 +77,9 @@ def test_a_degrading_run_ships_the_base_and_an_improving_one_its_checkpoint(tmp_
     assert m_bad["train"]["steps"] == m_good["train"]["steps"] == 20
 
     # the curves start at the base: step 0 of the trainer's history holds its dev figure
-    state = json.loads(max(bad.glob("checkpoints/checkpoint-*/trainer_state.json")).read_text())
+    (kept,) = (bad / "checkpoints").glob("checkpoint-*")
+    assert not (kept / "optimizer.pt").exists() and (kept / "model.safetensors").is_file()
+    state = json.loads((kept / "trainer_state.json").read_text())
     step0 = [e for e in state["log_history"] if e.get("step") == 0 and s["metric"] in e]
     assert step0 and step0[0][s["metric"]] == s["base_dev"]
 

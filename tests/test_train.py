@@ -33,6 +33,7 @@ def test_cli_run_writes_metrics_run_info_and_model(tmp_path: Path) -> None:
     assert info["model"]["source"] == "built" and len(info["model"]["weights_sha256"]) == 64
     assert len(info["dataset_fingerprint"]) == 16 and info["packages"]["sentence-transformers"].startswith("6.")
     assert (run_dir / "model" / "model.safetensors").is_file()
+    assert not (run_dir / "checkpoints").exists()  # finished: optimizer checkpoints dropped (keep_checkpoints=none)
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     assert not (run_dir / "FAILED").exists()
     assert "fine_tuned" in result.stdout and "zero_shot" in result.stdout  # the printed table

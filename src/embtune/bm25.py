@@ -1,10 +1,11 @@
-"""BM25 ranking over a corpus: rank-bm25's BM25Okapi, plus a sparse-matrix engine that scores the same model."""
+"""BM25 ranking over a corpus: rank-bm25's BM25Okapi model scored by a vectorised sparse-matrix engine (or by
+rank-bm25 itself, or by bm25s), with memory bounded in the number of queries."""
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -64,72 +65,132 @@ def get_tokenizer(name: str) -> Callable[[str], list[str]]:
         raise EmbtuneError(f"unknown BM25 tokenizer '{name}'; choose one of: {', '.join(TOKENIZERS)}.") from None
 
 
-class BM25Index:
-    """BM25Okapi over a corpus (rank-bm25's idf, k1, b, epsilon), scored by one sparse matrix product.
+ENGINES = ("sparse", "rank_bm25", "bm25s")
+# bytes of dense scores held at once while ranking many queries: memory stays flat in the number of queries
+SCORE_BLOCK_BYTES = 1 << 28
 
-    ``engine="rank_bm25"`` scores with rank-bm25's own ``get_scores`` (slow, the reference);
-    ``engine="sparse"`` precomputes each (doc, term) weight of the same model and gives the same scores.
+
+class BM25Index:
+    """BM25 over a corpus. Engines:
+
+    ``sparse`` (default): rank-bm25's BM25Okapi model (its idf with the epsilon floor, k1, b), built vectorised
+    (token ids and per-document counts in flat arrays, no per-document dicts) into one term-major sparse matrix of
+    weights; a query's scores sum the weight rows of its terms. Same scores as rank-bm25 (to 1e-9).
+    ``rank_bm25``: rank-bm25's own ``get_scores`` (slow; the reference).
+    ``bm25s``: the bm25s library (its scoring variants by its names: ``lucene``, ``robertson``, ``atire``,
+    ``bm25l``, ``bm25+``), on the same tokens; for large corpora where exact rank-bm25 parity does not matter.
     """
 
     def __init__(
         self,
         doc_ids: list[str],
-        texts: list[str],
+        texts: Iterable[str],
         tokenizer: str = "word",
         engine: str = "sparse",
         k1: float = 1.5,
         b: float = 0.75,
         epsilon: float = 0.25,
+        method: str = "lucene",
     ) -> None:
-        if engine not in ("sparse", "rank_bm25"):
-            raise EmbtuneError(f"unknown BM25 engine '{engine}'; choose 'sparse' or 'rank_bm25'.")
-        self.doc_ids = doc_ids
+        if engine not in ENGINES:
+            raise EmbtuneError(f"unknown BM25 engine '{engine}'; choose one of {', '.join(ENGINES)}.")
+        self.doc_ids = list(doc_ids)
         self.tokenize = get_tokenizer(tokenizer)
         self.engine = engine
-        tokenized = [self.tokenize(t) for t in texts]
-        self.model = BM25Okapi(tokenized, k1=k1, b=b, epsilon=epsilon)
-        if engine == "sparse":
-            self._build_matrix()
+        if engine == "rank_bm25":
+            self.model = BM25Okapi([self.tokenize(t) for t in texts], k1=k1, b=b, epsilon=epsilon)
+        elif engine == "bm25s":
+            self._index_bm25s(texts, k1, b, method)
+        else:
+            self._index_sparse(texts, k1, b, epsilon)
 
-    def _build_matrix(self) -> None:
-        m = self.model
-        self.vocab = {term: i for i, term in enumerate(m.idf)}
-        doc_len = np.asarray(m.doc_len, dtype=np.float64)
-        rows, cols, tfs = [], [], []
-        for d, freqs in enumerate(m.doc_freqs):
-            for term, tf in freqs.items():
-                rows.append(d)
-                cols.append(self.vocab[term])
-                tfs.append(tf)
-        rows_a, cols_a, tf_a = np.asarray(rows), np.asarray(cols), np.asarray(tfs, dtype=np.float64)
-        idf = np.asarray([m.idf[t] for t in self.vocab], dtype=np.float64)
-        norm = m.k1 * (1 - m.b + m.b * doc_len[rows_a] / m.avgdl)
-        weights = idf[cols_a] * (tf_a * (m.k1 + 1) / (tf_a + norm))
-        self.matrix = sparse.csr_matrix((weights, (rows_a, cols_a)), shape=(len(doc_len), len(self.vocab)))
-        self.term_rows = self.matrix.T.tocsr()  # term -> its weight in every doc: a query reads only its rows
+    def _index_sparse(self, texts: Iterable[str], k1: float, b: float, epsilon: float) -> None:
+        vocab: dict[str, int] = {}
+        term_ids, tfs, doc_len, nnz = array("i"), array("i"), array("q"), array("q")
+        for text in texts:
+            tokens = self.tokenize(text)
+            ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32, count=len(tokens))
+            uniq, counts = np.unique(ids, return_counts=True)
+            term_ids.frombytes(uniq.astype(np.int32).tobytes())
+            tfs.frombytes(counts.astype(np.int32).tobytes())
+            doc_len.append(len(tokens))
+            nnz.append(len(uniq))
+        n_docs, n_terms = len(doc_len), len(vocab)
+        cols = np.frombuffer(term_ids, dtype=np.int32)
+        tf = np.frombuffer(tfs, dtype=np.int32).astype(np.float64)
+        lengths = np.frombuffer(doc_len, dtype=np.int64).astype(np.float64)
+        per_doc = np.frombuffer(nnz, dtype=np.int64)
+        # rank-bm25's BM25Okapi: idf = ln(N - df + 0.5) - ln(df + 0.5); negative ones -> epsilon x mean idf
+        df = np.bincount(cols, minlength=n_terms).astype(np.float64)
+        idf = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
+        if n_terms:
+            idf[idf < 0] = epsilon * idf.mean()
+        avgdl = lengths.sum() / n_docs if n_docs else 1.0
+        norm = k1 * (1 - b + b * np.repeat(lengths, per_doc) / avgdl)
+        weights = idf[cols] * (tf * (k1 + 1) / (tf + norm))
+        del tf, norm
+        indptr = np.concatenate([[0], np.cumsum(per_doc)])
+        by_doc = sparse.csr_matrix((weights, cols, indptr), shape=(n_docs, n_terms))
+        self.vocab = vocab
+        self.term_rows = by_doc.T.tocsr()  # term -> its weight in every doc: a query reads only its rows
+
+    def _index_bm25s(self, texts: Iterable[str], k1: float, b: float, method: str) -> None:
+        try:
+            import bm25s
+        except ImportError:
+            raise EmbtuneError("mining.engine=bm25s needs the bm25s package: pip install bm25s") from None
+        self.bm25s = bm25s.BM25(k1=k1, b=b, method=method)
+        self.bm25s.index([self.tokenize(t) for t in texts], show_progress=False)
+
+    def _query_vector(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """(term ids, counts) of a query's known terms (rank-bm25 semantics: repeated terms add up)."""
+        ids = [self.vocab[t] for t in self.tokenize(query) if t in self.vocab]
+        if not ids:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        uniq, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+        return uniq, counts.astype(np.float64)
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every document for one query (rank-bm25 semantics: repeated query terms add up)."""
-        tokens = self.tokenize(query)
+        """BM25 score of every document for one query."""
         if self.engine == "rank_bm25":
-            return self.model.get_scores(tokens)
-        counts = Counter(t for t in tokens if t in self.vocab)
-        q = np.zeros(len(self.vocab), dtype=np.float64)
-        for term, c in counts.items():
-            q[self.vocab[term]] = c
-        return self.matrix @ q
+            return self.model.get_scores(self.tokenize(query))
+        if self.engine == "bm25s":
+            tokens = [t for t in self.tokenize(query) if t in self.bm25s.vocab_dict]
+            if not tokens:  # bm25s needs at least one known token
+                return np.zeros(len(self.doc_ids))
+            return np.asarray(self.bm25s.get_scores(tokens), dtype=np.float64)
+        terms, counts = self._query_vector(query)
+        if not len(terms):
+            return np.zeros(len(self.doc_ids))
+        return self.term_rows[terms].T @ counts
 
     def score_matrix(self, queries: list[str]) -> np.ndarray:
-        """Scores of every document for many queries at once: (n_queries, n_docs)."""
-        if self.engine == "rank_bm25":
-            return np.stack([self.scores(q) for q in queries]) if queries else np.zeros((0, len(self.doc_ids)))
+        """Scores of every document for many queries at once: (n_queries, n_docs). Small inputs only: for many
+        queries over a large corpus use ``score_blocks`` (bounded memory)."""
         out = np.zeros((len(queries), len(self.doc_ids)), dtype=np.float64)
+        if self.engine != "sparse":
+            for i, query in enumerate(queries):
+                out[i] = self.scores(query)
+            return out
+        rows, cols, vals = [], [], []
         for i, query in enumerate(queries):
-            counts = Counter(t for t in self.tokenize(query) if t in self.vocab)
-            if counts:  # sum the weight rows of the query's terms, each times its count in the query
-                terms = self.term_rows[[self.vocab[t] for t in counts]]
-                out[i] = terms.T @ np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            terms, counts = self._query_vector(query)
+            rows.append(np.full(len(terms), i))
+            cols.append(terms)
+            vals.append(counts)
+        if queries:
+            q = sparse.csr_matrix(
+                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                shape=(len(queries), len(self.vocab)),
+            )
+            (q @ self.term_rows).toarray(out=out)
         return out
+
+    def score_blocks(self, queries: list[str]) -> Iterator[tuple[int, np.ndarray]]:
+        """(offset, scores of a block of queries): at most SCORE_BLOCK_BYTES of scores alive at once."""
+        block = max(1, SCORE_BLOCK_BYTES // (8 * max(1, len(self.doc_ids))))
+        for start in range(0, len(queries), block):
+            yield start, self.score_matrix(queries[start : start + block])
 
     @staticmethod
     def top_k_indices(scores: np.ndarray, k: int) -> list[np.ndarray]:

@@ -211,7 +211,14 @@ def evaluate_model(model: SentenceTransformer, evaluator: SentenceEvaluator) -> 
     return metrics
 
 
-def evaluate_bm25(evaluator: SentenceEvaluator, tokenizer: str = "stem", k1: float = 1.5, b: float = 0.75) -> dict:
+def evaluate_bm25(
+    evaluator: SentenceEvaluator,
+    tokenizer: str = "stem",
+    k1: float = 1.5,
+    b: float = 0.75,
+    engine: str = "sparse",
+    method: str = "lucene",
+) -> dict:
     """BM25 over the IR evaluator's corpus, scored by that evaluator's own metric code (same names, same maths).
 
     Empty when there is no IR evaluator (BM25 does not apply to STS or triplet-only evaluation).
@@ -219,7 +226,7 @@ def evaluate_bm25(evaluator: SentenceEvaluator, tokenizer: str = "stem", k1: flo
     ir = next((p for p in _parts(evaluator) if isinstance(p, InformationRetrievalEvaluator)), None)
     if ir is None:
         return {}
-    index = BM25Index(ir.corpus_ids, ir.corpus, tokenizer=tokenizer, k1=k1, b=b)
+    index = BM25Index(ir.corpus_ids, ir.corpus, tokenizer=tokenizer, engine=engine, k1=k1, b=b, method=method)
     depth = max(
         max(ir.mrr_at_k), max(ir.ndcg_at_k), max(ir.accuracy_at_k), max(ir.precision_recall_at_k), max(ir.map_at_k)
     )

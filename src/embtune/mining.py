@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
 
 from embtune.bm25 import BM25Index
 from embtune.data import RetrievalData
@@ -30,6 +31,7 @@ def mine_bm25_negatives(
     range_max: int = 50,
     num_negatives: int = 1,
     relative_margin: float | None = None,
+    method: str = "lucene",
 ) -> dict[str, list[str]]:
     """Query id -> up to ``num_negatives`` BM25-mined negative doc ids, best first.
 
@@ -43,7 +45,11 @@ def mine_bm25_negatives(
     if num_negatives < 1:
         raise EmbtuneError(f"mining.num_negatives must be >= 1 (got {num_negatives}).")
     doc_ids = list(data.corpus)
-    index = BM25Index(doc_ids, [data.corpus[d] for d in doc_ids], tokenizer=tokenizer, engine=engine, k1=k1, b=b)
+    started = time.perf_counter()
+    index = BM25Index(
+        doc_ids, (data.corpus[d] for d in doc_ids), tokenizer=tokenizer, engine=engine, k1=k1, b=b, method=method
+    )
+    indexed = time.perf_counter() - started
     position = {d: i for i, d in enumerate(doc_ids)}
     relevant_any_split: dict[str, set[str]] = {}
     for qrels in data.qrels.values():
@@ -51,18 +57,32 @@ def mine_bm25_negatives(
             relevant_any_split.setdefault(qid, set()).update(docs)
 
     qids = sorted(data.split(split))
-    all_scores = index.score_matrix([data.queries[q] for q in qids])
     widest = range_max + max(len(relevant_any_split[q]) for q in qids)
     negatives: dict[str, list[str]] = {}
-    for qid, scores, top in zip(qids, all_scores, index.top_k_indices(all_scores, widest), strict=True):
-        relevant = relevant_any_split[qid]
-        candidates = [doc_ids[i] for i in top if doc_ids[i] not in relevant][range_min:range_max]
-        if relative_margin is not None:
-            ceiling = (1 - relative_margin) * min(scores[position[d]] for d in relevant)
-            candidates = [d for d in candidates if scores[position[d]] <= ceiling]
-        negatives[qid] = candidates[:num_negatives]
+    # queries in blocks: scores of one block alive at a time, so memory does not grow with the number of queries
+    with tqdm(total=len(qids), desc=f"BM25 mining ({engine})", unit="query", disable=len(qids) < 2000) as bar:
+        for start, block in index.score_blocks([data.queries[q] for q in qids]):
+            for qid, scores, top in zip(
+                qids[start : start + len(block)], block, index.top_k_indices(block, widest), strict=True
+            ):
+                relevant = relevant_any_split[qid]
+                candidates = [doc_ids[i] for i in top if doc_ids[i] not in relevant][range_min:range_max]
+                if relative_margin is not None:
+                    ceiling = (1 - relative_margin) * min(scores[position[d]] for d in relevant)
+                    candidates = [d for d in candidates if scores[position[d]] <= ceiling]
+                negatives[qid] = candidates[:num_negatives]
+            bar.update(len(block))
     found = sum(len(v) for v in negatives.values())
-    log.info("BM25 mining (%s): %d negatives for %d queries", split, found, len(negatives))
+    log.info(
+        "BM25 mining (%s, %s): %d negatives for %d queries over %d documents in %.1f s (index %.1f s)",
+        split,
+        engine,
+        found,
+        len(negatives),
+        len(doc_ids),
+        time.perf_counter() - started,
+        indexed,
+    )
     return negatives
 
 
@@ -118,10 +138,18 @@ def mine_dense_negatives(
     relative_margin: float | None = None,
     sampling_strategy: str = "top",
     batch_size: int = 32,
+    absolute_margin: float | None = None,
+    max_score: float | None = None,
+    use_faiss: bool = False,
+    faiss_batch_size: int = 16384,
+    embeddings_cache: str | None = None,
 ) -> dict[str, list[str]]:
     """Query id -> negatives mined by sentence-transformers' ``mine_hard_negatives`` with an embedding model.
 
-    The model is the training model's config (prompts included): negatives the base model confuses.
+    The model is the training model's config (prompts included): negatives the base model confuses. For large
+    corpora: ``use_faiss`` (faiss-cpu index instead of a full similarity matrix), ``faiss_batch_size`` (queries
+    searched at once), ``batch_size`` (encoding), ``embeddings_cache`` (a folder where sentence-transformers keeps
+    the corpus embeddings between runs).
     """
     from datasets import Dataset
     from sentence_transformers import mine_hard_negatives
@@ -149,6 +177,11 @@ def mine_dense_negatives(
         corpus_prompt=prompts.get("document"),
         output_format="labeled-pair",
         batch_size=batch_size,
+        absolute_margin=absolute_margin,
+        max_score=max_score,
+        use_faiss=use_faiss,
+        faiss_batch_size=faiss_batch_size,
+        cache_folder=embeddings_cache,
         verbose=False,
     )
     query_to_id = {data.queries[q]: q for q in qrels}

@@ -16,44 +16,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from embtune.checkpoints import newest_complete_checkpoint
 from embtune.errors import EmbtuneError
 from embtune.run_dir import make_command, write_json_atomic
 
 log = logging.getLogger("embtune.resume")
 
 CONFIG_RECORD = "config.json"
-# written by transformers' Trainer in this order; trainer_state.json comes last, so its presence (parseable,
-# at the checkpoint's own step) means everything before it was written
-CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json")
-
-
-def checkpoint_problem(path: Path) -> str | None:
-    """Why a checkpoint dir can't be resumed from (None when it is complete)."""
-    missing = [f for f in CHECKPOINT_FILES if not (path / f).is_file()]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    try:
-        step = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return "unreadable trainer_state.json"
-    if str(step) != path.name.rsplit("-", 1)[-1]:
-        return f"trainer_state.json says step {step}"
-    return None
-
-
-def _step(path: Path) -> int:
-    tail = path.name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else -1
-
-
-def newest_complete_checkpoint(checkpoints_dir: Path) -> Path | None:
-    """The highest-step complete checkpoint; partial ones (a run stopped while writing them) are named and skipped."""
-    for path in sorted(checkpoints_dir.glob("checkpoint-*"), key=_step, reverse=True):
-        problem = checkpoint_problem(path)
-        if problem is None:
-            return path
-        log.warning("skipping partial checkpoint %s (%s): the run stopped while writing it", path, problem)
-    return None
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:

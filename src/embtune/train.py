@@ -21,6 +21,7 @@ from sentence_transformers import SentenceTransformerTrainer
 from transformers import set_seed
 
 from embtune.callbacks import NonFiniteLossGuard
+from embtune.checkpoints import check_keep, prune_checkpoints
 from embtune.errors import EmbtuneError
 from embtune.eval_cache import cached_evaluation
 from embtune.evaluation import build_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
@@ -44,6 +45,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 1. Choices that cannot work together fail here, before any data or model loads.
     #    Resuming: a finished run or a changed config is refused; the newest complete checkpoint is picked.
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
+    check_keep(cfg.trainer.keep_checkpoints)
     config = resolved_config(cfg)
     checkpoint, forced_changes = resume_checkpoint(cfg.resume, run_dir, config)
     record_config(run_dir, config)
@@ -224,6 +226,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     )
     print(format_table(metrics), flush=True)
     write_json_atomic(run_dir / "metrics.json", metrics)
+    # finished: optimizer checkpoints are only needed to resume (trainer.keep_checkpoints: none | best | all)
+    prune_checkpoints(run_dir / "checkpoints", cfg.trainer.keep_checkpoints, trainer.state.best_model_checkpoint)
     finish_logger(report_to)
     return metrics
 
