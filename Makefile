@@ -10,13 +10,18 @@ RUN ?=
 TORCH_VERSION ?= 2.13.0
 NPROC ?= 2
 # Paths reach the recipes through the environment, never pasted into shell text: any legal path works
-# (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir.
+# (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir. Exported to the targets
+# that read the shared data, and to all when set explicitly (so `make resume` keeps the run's own data dir).
+DATA_TARGETS := train-scifact data-scifact bench-mining eval check-eval bench-scifact
+$(DATA_TARGETS): export EMBTUNE_DATA_DIR := $(DATA_DIR)
+ifneq ($(origin DATA_DIR)$(origin EMBTUNE_DATA_DIR),fileundefined)
 export EMBTUNE_DATA_DIR := $(DATA_DIR)
+endif
 export RUN
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-fast lint format train train-scifact data-scifact mine bench-mining eval check-eval \
-	sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume bench-scifact train-ddp
+	sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume bench-scale bench-scifact train-ddp
 
 help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +98,9 @@ rerun: $(STAMP)  ## re-run a recorded run with the same overrides: make rerun RU
 resume: $(STAMP)  ## continue an interrupted run from its last complete checkpoint, in its own dir: make resume RUN=...
 	@test -n "$$RUN" || { echo 'error: make resume needs RUN=<run dir>'; exit 2; }
 	"$(PY)" scripts/rerun.py --resume "$$RUN" -- $(ARGS)
+
+bench-scale: $(STAMP)  ## BM25 mining time and peak memory vs corpus size per engine (synthetic BEIR) -> outputs/bench/scale.json/.png
+	"$(PY)" scripts/bench_scale.py --out outputs/bench/scale.json $(ARGS)
 
 bench-scifact: $(STAMP)  ## SciFact fine-tune + test eval with the best recipe; appends a row to outputs/bench/scifact.csv
 	"$(PY)" scripts/bench_scifact.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/scifact.csv $(ARGS)

@@ -21,9 +21,12 @@ from omegaconf import OmegaConf
 
 
 def hydra_quote(value: str) -> str:
-    """``value`` as a Hydra override value that parses back to exactly ``value`` (single-quoted, escaped)."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
+    """``value`` as a Hydra override value that parses back to exactly ``value``: single-quoted; in Hydra's quoted
+    strings only backslashes before a quote or at the end are escapes, and ``${`` would start an interpolation."""
+    import re
+
+    out = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    return "'" + out.replace("${", "\\${") + "'"
 
 
 def main() -> int:

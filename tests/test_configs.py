@@ -95,3 +95,13 @@ def test_optuna_search_space(compose_cfg) -> None:
     cfg = compose_cfg("hparams_search=default_optuna")
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.sweeper.direction == "maximize"
     assert "trainer.args.learning_rate" in cfg.hydra.sweeper.params
+
+
+def test_step_intervals_may_be_fractions_but_counts_must_be_whole() -> None:
+    from embtune.errors import EmbtuneError
+    from embtune.training import check_counts
+
+    check_counts({"logging_steps": 0.1, "eval_steps": 0.25, "save_steps": 0.5, "per_device_train_batch_size": 8})
+    for bad in ({"per_device_train_batch_size": 0.5}, {"eval_steps": 0}, {"gradient_accumulation_steps": -1}):
+        with pytest.raises(EmbtuneError, match="must be a whole number >= 1"):
+            check_counts(bad)

@@ -116,6 +116,7 @@ def test_properly_quoted_csv_still_loads(tmp_path: Path) -> None:
         ("query,positive\na,b\n".encode("utf-16"), r"t.csv:1: the file is UTF-16 text"),
         (b"query,positive\na,b,c\n", r"t.csv:2: 3 fields, but the header has 2"),
         (b"query,query\na,b\n", r"t.csv:1: the header row needs unique"),
+        (b"query,positive\ra,b\r", r"t.csv: lines end in CR only"),
     ],
 )
 def test_broken_exports_name_file_and_line(tmp_path: Path, raw: bytes, message: str) -> None:
@@ -262,3 +263,14 @@ def test_mining_adds_to_the_files_own_negatives(compose_cfg, tmp_path: Path) -> 
     rows_out = [r for r in prepared.rows["train"] if r["anchor"] == "churn question 0"]
     assert [r["negative"] for r in rows_out][0] == "labeled wrong answer about roaming"
     assert len(rows_out) == 3  # the labeled negative plus two mined ones
+
+
+def test_an_evaluation_files_negatives_never_reach_a_training_query(tmp_path: Path) -> None:
+    train = write_jsonl(tmp_path / "a.jsonl", [{"query": "q1", "document": "d1", "label": 1}])
+    test = write_jsonl(
+        tmp_path / "b.jsonl",
+        [{"query": "q1", "document": "test-only text", "label": 0}, {"query": "q2", "document": "t2", "label": 0}],
+    )
+    data = load_pairs("x", {"train": str(train), "test": str(test)})
+    by_text = {data.queries[q]: [data.corpus[d] for d in n] for q, n in data.negatives.items()}
+    assert by_text.get("q1", []) == [] and by_text["q2"] == ["t2"]

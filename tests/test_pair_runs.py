@@ -73,6 +73,7 @@ def test_train_only_file_reports_on_dev(compose_cfg, tmp_path: Path) -> None:
     cfg = compose_cfg(*TINY, "dataset=files", f"dataset.source.files.train={train_file}", "dataset.dev_fraction=0.2")
     metrics = train(cfg, tmp_path / "run")
     assert metrics["split"] == "dev" and "fine_tuned" in metrics and "zero_shot" in metrics
+    assert metrics["train"]["selection"]["base_dev"] is not None  # the base is compared even when dev is the eval split
 
 
 def test_no_dev_and_no_test_still_trains(compose_cfg, tmp_path: Path) -> None:

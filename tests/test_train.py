@@ -55,6 +55,9 @@ def test_every_loss_trains_on_its_format(compose_cfg, tmp_path: Path, loss: str,
     metrics = train(cfg, tmp_path / "run")
     assert metrics["train"]["steps"] == 4
     assert set(metrics) >= {"zero_shot", "fine_tuned", "delta"}
+    # save_model=false: the best checkpoint's weights are the only copy, so they stay (without optimizer state)
+    (kept,) = (tmp_path / "run" / "checkpoints").glob("checkpoint-*")
+    assert (kept / "model.safetensors").is_file() and not (kept / "optimizer.pt").exists()
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fine_tuned"] == metrics["fine_tuned"]
 
 
@@ -87,7 +90,8 @@ def test_e5_prompts_reach_training_and_evaluation(compose_cfg, tmp_path: Path) -
     }
     metrics = train(cfg, tmp_path / "run")
     assert metrics["train"]["steps"] == 4
-    saved = SentenceTransformer(str(tmp_path / "run" / "checkpoints" / "checkpoint-4"))
+    (kept,) = (tmp_path / "run" / "checkpoints").glob("checkpoint-*")  # save_model=false keeps the best one
+    saved = SentenceTransformer(str(kept))
     assert saved.prompts["query"] == "query: " and saved.prompts["document"] == "passage: "
 
 

@@ -95,6 +95,8 @@ class BM25Index:
         if engine not in ENGINES:
             raise EmbtuneError(f"unknown BM25 engine '{engine}'; choose one of {', '.join(ENGINES)}.")
         self.doc_ids = list(doc_ids)
+        if not self.doc_ids:
+            raise EmbtuneError("BM25 over an empty corpus: the dataset has no documents to rank.")
         self.tokenize = get_tokenizer(tokenizer)
         self.engine = engine
         if engine == "rank_bm25":
@@ -201,8 +203,10 @@ class BM25Index:
         cut = -np.partition(-scores, k - 1, axis=1)[:, k - 1]  # each row's k-th best score
         out = []
         for row, c in zip(scores, cut, strict=True):
-            candidates = np.flatnonzero(row >= c)  # ascending doc order; ties at the cut included
-            out.append(candidates[np.argsort(-row[candidates], kind="stable")][:k])
+            above = np.flatnonzero(row > c)  # ascending doc order
+            above = above[np.argsort(-row[above], kind="stable")]
+            ties = np.flatnonzero(row == c)[: k - len(above)]  # at the cut: first in doc order (no full sort)
+            out.append(np.concatenate([above, ties]))
         return out
 
     def top_k(self, query: str, k: int) -> list[tuple[str, float]]:

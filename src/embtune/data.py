@@ -75,10 +75,13 @@ class RetrievalData:
         return qrels
 
     def fingerprint(self) -> str:
-        """A sha256 over every text and judgement: equal data, equal fingerprint."""
+        """A sha256 over every text and judgement: equal data, equal fingerprint. Hashed entry by entry, so a
+        million-document corpus is never copied into one string."""
         h = hashlib.sha256()
         for part in (self.corpus, self.queries, self.qrels, self.negatives, self.pairs):
-            h.update(json.dumps(part, sort_keys=True, ensure_ascii=False).encode())
+            h.update(b"\x1e")
+            for key in sorted(part):
+                h.update(json.dumps([key, part[key]], sort_keys=True, ensure_ascii=False).encode())
         return h.hexdigest()[:16]
 
     def count(self, check: str, where: str, n: int = 1) -> None:
@@ -113,6 +116,8 @@ def load_pairs(
     mapping = {f: f for f in CANONICAL_FIELDS} | {k: v for k, v in (columns or {}).items() if v}
     data = RetrievalData(name=name, corpus={}, queries={}, qrels={})
     shape: tuple[str, str] | None = None  # (row shape, "file:line" where it was first seen)
+    split_negatives: dict[str, dict[str, list[str]]] = {}  # split -> query id -> negative doc ids
+    training_queries: set[str] = set()  # queries of the training-side files (every split but test)
     seen_rows: dict[tuple[str, str, str], tuple[float, str]] = {}  # (split, query, doc) -> (value, where)
 
     def add_doc(text: str) -> str:
@@ -125,6 +130,7 @@ def load_pairs(
             continue
         path = Path(file)
         split_qrels: Qrels = data.qrels.setdefault(split, {})
+        negatives = split_negatives.setdefault(split, {})
         split_pairs: list[Pair] = []
         n_rows = 0
         for lineno, obj in read_records(path, quoting):
@@ -133,6 +139,8 @@ def load_pairs(
             query = require_text(obj, mapping["query"], path, lineno)
             qid = text_id("q", query)
             data.queries[qid] = query
+            if split != "test":
+                training_queries.add(qid)
             if _present(obj, mapping["positive"]):
                 row_shape = "query+positive"
             elif _present(obj, mapping["label"]):
@@ -157,8 +165,8 @@ def load_pairs(
                 split_qrels.setdefault(qid, {})[pid] = 1
                 if _present(obj, mapping["negative"]):
                     nid = add_doc(require_text(obj, mapping["negative"], path, lineno))
-                    if nid not in data.negatives.setdefault(qid, []):
-                        data.negatives[qid].append(nid)
+                    if nid not in negatives.setdefault(qid, []):
+                        negatives[qid].append(nid)
                 continue
             document = require_text(obj, mapping["document"], path, lineno)
             if row_shape == "label":
@@ -178,13 +186,20 @@ def load_pairs(
             doc_id = add_doc(document)
             if relevant:
                 split_qrels.setdefault(qid, {})[doc_id] = 1
-            elif doc_id not in data.negatives.setdefault(qid, []):
-                data.negatives[qid].append(doc_id)
+            elif doc_id not in negatives.setdefault(qid, []):
+                negatives[qid].append(doc_id)
         if not n_rows:
             raise EmbtuneError(f"{path}: split '{split}' has no rows. Add examples or remove the split.")
         if split_pairs:
             data.pairs[split] = split_pairs
             data.pair_values = shape[0] if shape else None
+    # one negatives map for all splits, but a test file's negatives never reach a query that trains
+    for split, by_query in split_negatives.items():
+        for qid, nids in by_query.items():
+            if split == "test" and qid in training_queries:
+                continue
+            known = data.negatives.setdefault(qid, [])
+            known += [n for n in nids if n not in known]
     # a passage that is a positive of a query can't also be its negative
     for qid, nids in data.negatives.items():
         relevant = {d for split_qrels in data.qrels.values() for d in split_qrels.get(qid, {})}
@@ -348,13 +363,20 @@ def load_hub_beir(name: str, repo: str, qrels_repo: str, splits: list[str]) -> R
         ((f"{repo} [queries] row {i}", str(r["_id"]), r["text"]) for i, r in enumerate(query_rows)), "query", data
     )
     qrels = data.qrels
+    judged: dict[str, dict[tuple[str, str], tuple[int, str]]] = {}  # same rule as _read_qrels: highest kept, counted
     for split, rows in qrels_rows.items():
         for i, r in enumerate(rows):
             qid, did = str(r["query-id"]), str(r["corpus-id"])
             if qid not in queries or did not in corpus:
                 raise EmbtuneError(f"{qrels_repo} [{split}] row {i}: unknown query '{qid}' or corpus id '{did}'.")
-            if int(r["score"]) > 0:
-                qrels.setdefault(split, {}).setdefault(qid, {})[did] = int(r["score"])
+            score, where = int(r["score"]), f"{qrels_repo} [{split}] row {i}"
+            previous = judged.setdefault(split, {}).get((qid, did))
+            if previous is not None:
+                data.count("duplicate_judgements" if previous[0] == score else "conflicting_judgements", where)
+                score = max(score, previous[0])
+            judged[split][(qid, did)] = (score, where)
+            if score > 0:
+                qrels.setdefault(split, {}).setdefault(qid, {})[did] = score
     return data
 
 

@@ -88,15 +88,20 @@ def cached_evaluation(
     weights_sha256: str | None,
     evaluator: SentenceEvaluator,
     compute: Callable[[], dict[str, float]],
+    variant: str = "metrics",
 ) -> tuple[dict[str, float], bool]:
     """(metrics, cache hit). Without a weights hash nothing is cached (the model can't be identified).
+
+    ``variant`` names what ``compute`` returns (``metrics``: clean names; ``raw``: the evaluator's own keys), so
+    two shapes of the same evaluation never share an entry.
 
     Best effort: a truncated, corrupt or unreadable entry is a miss (recomputed and replaced), and a cache dir
     that can't be written only costs the next run the same computation; either way a warning names the path.
     """
     if not weights_sha256:
         return compute(), False
-    path = Path(cache_dir) / "eval" / f"{cache_key(model, weights_sha256, evaluator)}.json"
+    key = cache_key(model, weights_sha256, evaluator)
+    path = Path(cache_dir) / "eval" / (f"{key}.json" if variant == "metrics" else f"{key}.{variant}.json")
     cached = read_cache_entry(path, "metrics", _is_metrics)
     if cached is not None:
         log.info("zero-shot evaluation from cache: %s", path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import zipfile
@@ -220,7 +221,9 @@ def load_model(model_cfg: DictConfig, resolved: ResolvedModel, device: str | Non
             # weights that came from outside a local dir or the HF cache: safetensors only, never pickles
             model_kwargs={"use_safetensors": True} if resolved.source == "offline_package" else None,
         )
-    except Exception as e:  # noqa: BLE001 - torch refusing pickles, missing files, bad configs: one line each
+    except (OSError, ValueError, KeyError, ImportError, pickle.UnpicklingError) as e:
+        # torch refusing a pickle, missing or broken files, an unknown architecture: one line each; anything else
+        # (out of memory, a bug) keeps its traceback
         raise EmbtuneError(_load_failure(resolved.path, e)) from None
     if model_cfg.get("max_seq_length"):
         model.max_seq_length = int(model_cfg.max_seq_length)

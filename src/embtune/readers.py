@@ -47,6 +47,13 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                     f"Fix: re-save it as UTF-8, e.g. iconv -f {name} -t utf-8 '{path}' > fixed{path.suffix}"
                 )
         f.seek(0)
+        sample = f.read(1 << 16)
+        if b"\r" in sample and b"\n" not in sample:
+            raise EmbtuneError(
+                f"{path}: lines end in CR only (old Mac line endings). Fix: convert them to LF, e.g. "
+                f"tr '\\r' '\\n' < '{path}' > fixed{path.suffix}"
+            )
+        f.seek(0)
         for lineno, raw in enumerate(f, start=1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
@@ -79,25 +86,19 @@ def read_delimited(path: Path, delimiter: str, quoting: str = "auto") -> Iterato
     """
     if quoting not in QUOTING:
         raise EmbtuneError(f"dataset.source.quoting={quoting!r}: choose one of {', '.join(QUOTING)}.")
-    lines = read_lines(path)
-    numbered = ((n, text) for n, text in lines)
-    physical: list[int] = []
-
-    def feed() -> Iterator[str]:
-        for n, text in numbered:
-            physical.append(n)
-            yield text
+    # read_lines numbers every line 1..N, so csv's own count of lines read (line_num) is the line number
+    lines = (text for _, text in read_lines(path))
 
     # strict: a quote inside an unquoted field, or text after a closing quote, is an error, not silently dropped
     reader = csv.reader(
-        feed(), delimiter=delimiter, quoting=csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL, strict=True
+        lines, delimiter=delimiter, quoting=csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL, strict=True
     )
     header: list[str] | None = None
     consumed = 0
     try:
         for fields in reader:
-            start, end = physical[consumed], physical[-1]
-            consumed = len(physical)
+            start, end = consumed + 1, reader.line_num
+            consumed = reader.line_num
             if not fields or all(not f.strip() for f in fields):
                 continue
             if quoting == "auto" and end > start:
@@ -123,7 +124,7 @@ def read_delimited(path: Path, delimiter: str, quoting: str = "auto") -> Iterato
                 )
             yield start, dict(zip(header, fields, strict=True))
     except csv.Error as e:
-        start = physical[consumed] if len(physical) > consumed else 1
+        start = consumed + 1
         raise EmbtuneError(
             f"{path}:{start}: a quote the {path.suffix[1:].upper()} reader can't place ({e}): "
             'a field starting with " is read as a quoted field. Fix: if the quotes are plain text, set '

@@ -135,7 +135,9 @@ def run_info(**fields: Any) -> dict[str, Any]:
     }
 
 
-def run_or_fail(run_dir: Path, job: Callable[[], T], on_failure: Callable[[], None] | None = None) -> T:
+def run_or_fail(
+    run_dir: Path, job: Callable[[], T], on_failure: Callable[[], None] | None = None, resumable: bool = False
+) -> T:
     """Run a job; on any failure leave FAILED with the one-line error. A user-fixable error (EmbtuneError,
     also when Hydra's instantiate wrapped it) ends the run with that line and exit code 1, no traceback; in a
     sweep the job is marked failed with the same line and the others go on. Ctrl-C / SIGTERM end it with a
@@ -145,7 +147,8 @@ def run_or_fail(run_dir: Path, job: Callable[[], T], on_failure: Callable[[], No
     except BaseException as e:
         error = user_error(e) or e
         if isinstance(error, KeyboardInterrupt):
-            error = Interrupted(f"interrupted (Ctrl-C); resume with: {make_command('resume', run_dir)}", 130)
+            hint = f"resume with: {make_command('resume', run_dir)}" if resumable else "run it again"
+            error = Interrupted(f"interrupted (Ctrl-C); {hint}", 130)
         write_failed(run_dir, error)
         if on_failure is not None:
             on_failure()

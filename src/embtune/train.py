@@ -123,7 +123,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     base_dev: dict[str, float] = {}
     if dev_evaluator is not None:
         base_dev, _ = cached_evaluation(
-            Path(cfg.paths.cache_dir), model, resolved.weights_sha256, dev_evaluator, lambda: dev_evaluator(model)
+            Path(cfg.paths.cache_dir),
+            model,
+            resolved.weights_sha256,
+            dev_evaluator,
+            lambda: dev_evaluator(model),
+            variant="raw",
         )
 
     # 7. Fine-tune (early stopping on dev when trainer.early_stopping.early_stopping_patience is set).
@@ -153,7 +158,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     train_seconds = time.perf_counter() - started
     if nan_guard.failure:
         raise EmbtuneError(nan_guard.failure)
-    logged = {k for entry in trainer.state.log_history for k in entry}
+    logged = {k for entry in trainer.state.log_history if entry.get("step", 0) > 0 for k in entry}  # not step 0
     if args.load_best_model_at_end and best_metric not in logged:
         raise EmbtuneError(
             f"the trainer never logged '{best_metric}', so the best checkpoint could not be chosen. "
@@ -227,7 +232,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     print(format_table(metrics), flush=True)
     write_json_atomic(run_dir / "metrics.json", metrics)
     # finished: optimizer checkpoints are only needed to resume (trainer.keep_checkpoints: none | best | all)
-    prune_checkpoints(run_dir / "checkpoints", cfg.trainer.keep_checkpoints, trainer.state.best_model_checkpoint)
+    #    (without model/, save_model=false, the best checkpoint's weights are the only copy: never dropped)
+    keep = cfg.trainer.keep_checkpoints if cfg.save_model or cfg.trainer.keep_checkpoints == "all" else "best"
+    prune_checkpoints(run_dir / "checkpoints", keep, trainer.state.best_model_checkpoint)
     finish_logger(report_to)
     return metrics
 
@@ -240,7 +247,10 @@ def main(cfg: DictConfig) -> float | None:
         (run_dir / "FAILED").unlink(missing_ok=True)  # the interrupted attempt's marker
     raise_on_signals(run_dir)
     metrics = run_or_fail(
-        run_dir, lambda: train(cfg, run_dir), lambda: finish_logger(list(cfg.logger.report_to), failed=True)
+        run_dir,
+        lambda: train(cfg, run_dir),
+        lambda: finish_logger(list(cfg.logger.report_to), failed=True),
+        resumable=True,
     )
     # sweepers optimize the dev figure of the model shipped (the base when fine-tuning lost), never test
     return metrics["train"]["selected_dev_metric"]

@@ -84,11 +84,17 @@ POSITIVE_INTS = (
 )
 
 
+STEP_INTERVALS = ("eval_steps", "save_steps", "logging_steps")  # transformers reads a float < 1 as a fraction
+
+
 def check_counts(args: dict) -> None:
     """Batch sizes, step intervals and epochs must be positive: one line naming the key, before anything loads."""
     for key in POSITIVE_INTS:
         value = args.get(key)
         if value is None:
+            continue
+        fraction = key in STEP_INTERVALS and isinstance(value, float) and 0 < value < 1  # a share of all steps
+        if fraction:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != int(value):
             raise EmbtuneError(
