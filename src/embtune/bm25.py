@@ -67,7 +67,7 @@ def get_tokenizer(name: str) -> Callable[[str], list[str]]:
 
 ENGINES = ("sparse", "rank_bm25", "bm25s")
 # bytes of dense scores held at once while ranking many queries: memory stays flat in the number of queries
-SCORE_BLOCK_BYTES = 1 << 28
+SCORE_BLOCK_BYTES = 1 << 26
 
 
 class BM25Index:
