@@ -53,7 +53,11 @@ CASES = {
         lambda t: _beir(t, "q1\td9\t1\n"),
         r"(train|test).tsv:2: corpus id 'd9' is not in corpus.jsonl",
     ),
-    "loss_format_mismatch": (lambda t: ["loss=contrastive"], r"loss=contrastive does not train on data_format=pairs"),
+    # a model path that does not exist: had anything loaded before the check, that would be the error
+    "loss_format_mismatch": (
+        lambda t: ["loss=contrastive", "model=minilm", "model.name_or_path=/nonexistent/model"],
+        r"loss=contrastive does not train on data_format=pairs",
+    ),
     "model_not_found": (
         lambda t: ["model=minilm", "model.name_or_path=nobody/no-model"],
         r"model 'nobody/no-model' is not a local dir.*HF_HUB_OFFLINE=1",

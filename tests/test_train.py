@@ -95,24 +95,6 @@ def test_e5_prompts_reach_training_and_evaluation(compose_cfg, tmp_path: Path) -
     assert saved.prompts["query"] == "query: " and saved.prompts["document"] == "passage: "
 
 
-def test_loss_format_mismatch_fails_before_loading_anything(tmp_path: Path) -> None:
-    out = tmp_path / "outputs"
-    # a model path that does not exist: if anything loaded before the check, this would be the error
-    result = run_cli(
-        "embtune.train",
-        "loss=cosent",
-        "data_format=pairs",
-        "model.name_or_path=/nonexistent/model",
-        f"paths.output_dir={out}",
-    )
-    assert result.returncode != 0
-    assert "loss=cosent does not train on data_format=pairs: it accepts scored" in result.stderr
-    assert "Traceback" not in result.stderr
-    run_dir = only_run_dir(out)
-    assert (run_dir / "FAILED").read_text().startswith("EmbtuneError: loss=cosent")
-    assert not (run_dir / "metrics.json").exists()
-
-
 def test_custom_jsonl_files_train(compose_cfg, tmp_path: Path) -> None:
     rows = [
         {
