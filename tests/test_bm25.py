@@ -145,3 +145,12 @@ def test_sparse_engine_equals_rank_bm25_on_scifact() -> None:
     reference = BM25Index(ids, texts, tokenizer="stem", engine="rank_bm25")
     queries = [data.queries[q] for q in sorted(data.qrels["test"])[:25]]
     np.testing.assert_allclose(fast.score_matrix(queries), reference.score_matrix(queries), rtol=0, atol=1e-9)
+
+
+def test_top_k_indices_equal_a_full_stable_sort_on_random_ties() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, size=(50, 200)).astype(np.float64)  # heavy ties, many at the cut
+    scores[::7] = rng.random((8, 200))  # and some rows without ties
+    for k in (1, 5, 37, 200):
+        for row, top in zip(scores, BM25Index.top_k_indices(scores, k), strict=True):
+            assert top.tolist() == np.argsort(-row, kind="stable")[:k].tolist()

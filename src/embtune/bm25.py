@@ -174,18 +174,10 @@ class BM25Index:
             for i, query in enumerate(queries):
                 out[i] = self.scores(query)
             return out
-        rows, cols, vals = [], [], []
-        for i, query in enumerate(queries):
+        for i, query in enumerate(queries):  # per query: only the weight rows of its terms are read
             terms, counts = self._query_vector(query)
-            rows.append(np.full(len(terms), i))
-            cols.append(terms)
-            vals.append(counts)
-        if queries:
-            q = sparse.csr_matrix(
-                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                shape=(len(queries), len(self.vocab)),
-            )
-            (q @ self.term_rows).toarray(out=out)
+            if len(terms):
+                out[i] = self.term_rows[terms].T @ counts
         return out
 
     def score_blocks(self, queries: list[str]) -> Iterator[tuple[int, np.ndarray]]:
@@ -196,16 +188,27 @@ class BM25Index:
 
     @staticmethod
     def top_k_indices(scores: np.ndarray, k: int) -> list[np.ndarray]:
-        """Per row of a (queries, docs) score matrix, the k best doc positions, ties broken by doc order."""
+        """Per row of a (queries, docs) score matrix, the k best doc positions, ties broken by doc order.
+
+        One vectorised argpartition for the block; a row whose k-th score is tied with documents left outside the
+        partition (rare with real-valued scores, usual at 0) is redone exactly, ties taken in doc order.
+        """
         k = min(k, scores.shape[1])
         if k == 0:
             return [np.empty(0, dtype=np.int64) for _ in range(scores.shape[0])]
-        cut = -np.partition(-scores, k - 1, axis=1)[:, k - 1]  # each row's k-th best score
+        n = scores.shape[1]
+        picked = np.argpartition(scores, n - k, axis=1)[:, n - k :]
+        values = np.take_along_axis(scores, picked, axis=1)
+        cut = values.min(axis=1)
+        exact = (values == cut[:, None]).sum(axis=1) == (scores == cut[:, None]).sum(axis=1)
         out = []
-        for row, c in zip(scores, cut, strict=True):
+        for row, top, vals, c, ok in zip(scores, picked, values, cut, exact, strict=True):
+            if ok:  # every document scoring the cut is inside: order by score, then doc
+                out.append(top[np.lexsort((top, -vals))])
+                continue
             above = np.flatnonzero(row > c)  # ascending doc order
             above = above[np.argsort(-row[above], kind="stable")]
-            ties = np.flatnonzero(row == c)[: k - len(above)]  # at the cut: first in doc order (no full sort)
+            ties = np.flatnonzero(row == c)[: k - len(above)]  # at the cut: first in doc order
             out.append(np.concatenate([above, ties]))
         return out
 
