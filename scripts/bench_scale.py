@@ -21,7 +21,7 @@ from pathlib import Path
 WORKER = r"""
 import json, resource, sys, time
 from pathlib import Path
-root, engine, k = Path(sys.argv[1]), sys.argv[2], 60
+root, engine, k, max_q = Path(sys.argv[1]), sys.argv[2], 60, int(sys.argv[3])
 t0 = time.perf_counter()
 if engine == "bm25s_retrieve":
     import bm25s
@@ -29,7 +29,7 @@ if engine == "bm25s_retrieve":
     qtext = {}
     for line in open(root / "queries.jsonl"):
         o = json.loads(line); qtext[o["_id"]] = o["text"]
-    qids = [l.split("\t")[0] for l in list(open(root / "qrels" / "train.tsv"))[1:]]
+    qids = [l.split("\t")[0] for l in list(open(root / "qrels" / "train.tsv"))[1:]][:max_q]
     loaded = time.perf_counter()
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(corpus, stopwords=None, show_progress=False), show_progress=False)
@@ -41,6 +41,7 @@ else:
     from embtune.data import load_beir
     from embtune.mining import mine_bm25_negatives
     data = load_beir(root.name, str(root), ["train"])
+    data.qrels["train"] = dict(list(data.qrels["train"].items())[:max_q])
     loaded = time.perf_counter()
     negatives = mine_bm25_negatives(data, "train", engine=engine, tokenizer="word", range_max=50)
     mined = time.perf_counter()
@@ -95,6 +96,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--engines", nargs="+", default=["sparse", "bm25s", "bm25s_retrieve", "rank_bm25"])
     parser.add_argument("--rank-bm25-max", type=int, default=10_000, help="largest size rank_bm25 runs at")
+    parser.add_argument("--max-queries", type=int, default=100_000, help="mine at most this many queries per size")
     parser.add_argument("--data-dir", type=Path, default=Path("outputs/bench/scale_data"))
     parser.add_argument("--out", type=Path, default=Path("outputs/bench/scale.json"))
     args = parser.parse_args()
@@ -107,7 +109,10 @@ def main() -> int:
             if engine == "rank_bm25" and size > args.rank_bm25_max:
                 continue
             done = subprocess.run(
-                [sys.executable, "-c", WORKER, str(root), engine], capture_output=True, text=True, check=False
+                [sys.executable, "-c", WORKER, str(root), engine, str(args.max_queries)],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if done.returncode != 0:
                 print(f"{size} {engine}: failed\n{done.stderr[-2000:]}", file=sys.stderr, flush=True)
