@@ -141,7 +141,7 @@ def plot(results: list[dict], path: Path) -> None:
     for ax, label in zip(axes, ("seconds (load + index + mine)", "peak resident memory (GB)"), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("documents (queries = 10 %, capped at 100k)")
+        ax.set_xlabel("documents (queries per point: scale.json)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend()
