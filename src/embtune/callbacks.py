@@ -7,6 +7,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from embtune.checkpoints import newest_complete_checkpoint
+
 
 class NonFiniteLossGuard(TrainerCallback):
     """Stops training when the logged loss or gradient norm is NaN or infinite; ``failure`` holds the message.
@@ -24,8 +26,8 @@ class NonFiniteLossGuard(TrainerCallback):
         bad = {k: logs[k] for k in ("loss", "grad_norm") if k in logs and not math.isfinite(float(logs[k]))}
         if not bad:
             return
-        checkpoints = sorted(Path(args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-        last_good = str(checkpoints[-1]) if checkpoints else "none saved yet"
+        newest = newest_complete_checkpoint(Path(args.output_dir))  # a half-written one is no "last good"
+        last_good = str(newest) if newest else "none saved yet"
         what = " and ".join(f"{k} became {v}" for k, v in bad.items())
         self.failure = (
             f"training {what} at step {state.global_step} (epoch {state.epoch:.2f}); stopped. "

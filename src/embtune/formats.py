@@ -13,13 +13,19 @@ from embtune.errors import EmbtuneError
 log = logging.getLogger(__name__)
 
 
+def trains_as_written(data: RetrievalData, split: str, fmt: DictConfig) -> bool:
+    """Pair rows (STS, scored or labeled pair files) in the scored / binary format: used exactly as the file holds
+    them, so neither mining nor the quality filter touches them."""
+    return bool(data.pairs.get(split)) and fmt.name in ("scored", "binary")
+
+
 def build_rows(data: RetrievalData, split: str, fmt: DictConfig, negatives: dict[str, list[str]] | None) -> Dataset:
     """Rows of one split in the configured format; columns in the order sentence-transformers reads them.
 
     Pair data (STS, scored or labeled pair files) in the scored / binary format trains on exactly its rows and
     values; the pairs / triplets formats use its retrieval view (query -> relevant documents, negatives).
     """
-    if data.pairs.get(split) and fmt.name in ("scored", "binary"):
+    if trains_as_written(data, split, fmt):
         return _pair_rows(data, split, fmt)
     qrels = data.split(split)
     negatives = negatives or {}

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from embtune.data import RetrievalData, carve_dev_split
 from embtune.data_checks import build_report, enforce
 from embtune.errors import EmbtuneError
-from embtune.formats import build_rows
+from embtune.formats import build_rows, trains_as_written
 from embtune.mining import mine_cached
 from embtune.quality import filter_split
 from embtune.run_dir import run_or_fail, write_json_atomic
@@ -67,16 +67,14 @@ def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> Prepa
     stats["mining"] = {}
     for split in splits:
         negatives[split] = data.negatives
-        pair_rows = bool(data.pairs.get(split)) and fmt.name in ("scored", "binary")  # trained as written: no mining
-        if cfg.mining.name != "none" and data.qrels.get(split) and not pair_rows:
+        if cfg.mining.name != "none" and data.qrels.get(split) and not trains_as_written(data, split, fmt):
             mined, stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
             # the source's own (labeled) negatives first, mined ones after: mining adds, never replaces
             negatives[split] = {
                 q: data.negatives.get(q, []) + [d for d in mined.get(q, []) if d not in data.negatives.get(q, [])]
                 for q in set(mined) | set(data.negatives)
             }
-    as_written = fmt.name in ("scored", "binary") and bool(data.pairs.get("train"))
-    data, stats["quality"] = filter_split(data, "train", cfg.quality, as_written)
+    data, stats["quality"] = filter_split(data, "train", cfg.quality, trains_as_written(data, "train", fmt))
     eval_split = evaluation_split(data)
     stats["data_checks"] = build_report(
         data, stats["quality"], eval_split, ("train", "dev") if eval_split == "test" else ("train",)
