@@ -68,6 +68,7 @@ def get_tokenizer(name: str) -> Callable[[str], list[str]]:
 ENGINES = ("sparse", "rank_bm25", "bm25s")
 # bytes of dense scores held at once while ranking many queries: memory stays flat in the number of queries
 SCORE_BLOCK_BYTES = 1 << 26
+INDEX_SLICE = 1 << 22  # postings per slice while weighting: bounds the index build's temporaries
 
 
 class BM25Index:
@@ -119,22 +120,34 @@ class BM25Index:
             nnz.append(len(uniq))
         n_docs, n_terms = len(doc_len), len(vocab)
         cols = np.frombuffer(term_ids, dtype=np.int32)
-        tf = np.frombuffer(tfs, dtype=np.int32).astype(np.float64)
         lengths = np.frombuffer(doc_len, dtype=np.int64).astype(np.float64)
         per_doc = np.frombuffer(nnz, dtype=np.int64)
         # rank-bm25's BM25Okapi: idf = ln(N - df + 0.5) - ln(df + 0.5); negative ones -> epsilon x mean idf
-        df = np.bincount(cols, minlength=n_terms).astype(np.float64)
+        df = np.bincount(cols, minlength=n_terms)
         idf = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
         if n_terms:
             idf[idf < 0] = epsilon * idf.mean()
         avgdl = lengths.sum() / n_docs if n_docs else 1.0
-        norm = k1 * (1 - b + b * np.repeat(lengths, per_doc) / avgdl)
-        weights = idf[cols] * (tf * (k1 + 1) / (tf + norm))
-        del tf, norm
-        indptr = np.concatenate([[0], np.cumsum(per_doc)])
-        by_doc = sparse.csr_matrix((weights, cols, indptr), shape=(n_docs, n_terms))
+        norm_of_doc = k1 * (1 - b + b * lengths / avgdl)
+        doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), per_doc)
+        # weights in slices (float64 as rank-bm25, no whole-corpus temporaries), then one stable sort by term:
+        # the term-major matrix is built directly, never a doc-major copy beside it
+        weights = np.empty(len(cols), dtype=np.float64)
+        for s in range(0, len(cols), INDEX_SLICE):
+            tf = np.frombuffer(tfs, dtype=np.int32)[s : s + INDEX_SLICE].astype(np.float64)
+            weights[s : s + INDEX_SLICE] = idf[cols[s : s + INDEX_SLICE]] * (
+                tf * (k1 + 1) / (tf + norm_of_doc[doc_of[s : s + INDEX_SLICE]])
+            )
+        del tfs, term_ids
+        order = np.argsort(cols, kind="stable")  # by term, doc order kept within a term
+        del cols
+        doc_of = doc_of[order]
+        weights = weights[order]
+        del order
+        indptr = np.concatenate([[0], np.cumsum(df)])
         self.vocab = vocab
-        self.term_rows = by_doc.T.tocsr()  # term -> its weight in every doc: a query reads only its rows
+        # term -> its weight in every doc: a query reads only its terms' rows
+        self.term_rows = sparse.csr_matrix((weights, doc_of, indptr), shape=(n_terms, n_docs))
 
     def _index_bm25s(self, texts: Iterable[str], k1: float, b: float, method: str) -> None:
         try:
@@ -190,25 +203,24 @@ class BM25Index:
     def top_k_indices(scores: np.ndarray, k: int) -> list[np.ndarray]:
         """Per row of a (queries, docs) score matrix, the k best doc positions, ties broken by doc order.
 
-        One vectorised argpartition for the block; a row whose k-th score is tied with documents left outside the
-        partition (rare with real-valued scores, usual at 0) is redone exactly, ties taken in doc order.
+        Exact, without partitioning whole rows: the k-th best score of a strided sample of each row is a floor
+        that at least k documents reach, so one comparison pass leaves a few candidates per row, and only those
+        are ranked. A row whose floor is a widely shared score (0 for rare-term queries) just has more candidates.
         """
-        k = min(k, scores.shape[1])
+        n = scores.shape[1]
+        k = min(k, n)
         if k == 0:
             return [np.empty(0, dtype=np.int64) for _ in range(scores.shape[0])]
-        n = scores.shape[1]
-        picked = np.argpartition(scores, n - k, axis=1)[:, n - k :]
-        values = np.take_along_axis(scores, picked, axis=1)
-        cut = values.min(axis=1)
-        exact = (values == cut[:, None]).sum(axis=1) == (scores == cut[:, None]).sum(axis=1)
+        sample = scores[:, :: max(1, min(32, n // (16 * k)))]
+        floors = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
         out = []
-        for row, top, vals, c, ok in zip(scores, picked, values, cut, exact, strict=True):
-            if ok:  # every document scoring the cut is inside: order by score, then doc
-                out.append(top[np.lexsort((top, -vals))])
-                continue
-            above = np.flatnonzero(row > c)  # ascending doc order
-            above = above[np.argsort(-row[above], kind="stable")]
-            ties = np.flatnonzero(row == c)[: k - len(above)]  # at the cut: first in doc order
+        for row, floor in zip(scores, floors, strict=True):
+            candidates = np.flatnonzero(row >= floor)  # ascending doc order; every doc of the top k is here
+            values = row[candidates]
+            cut = np.partition(values, len(values) - k)[len(values) - k]  # the k-th best score
+            above = candidates[values > cut]
+            above = above[np.lexsort((above, -row[above]))]  # by score, then doc
+            ties = candidates[values == cut][: k - len(above)]  # at the cut: first in doc order
             out.append(np.concatenate([above, ties]))
         return out
 
