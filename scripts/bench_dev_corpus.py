@@ -20,8 +20,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf, open_dict
 
-from embtune.evaluation import build_evaluator, evaluate_model
-from embtune.models import ResolvedModel, load_model, resolve_model, weights_sha256
+from embtune.evaluator import build_evaluator, evaluate_model
+from embtune.model import ResolvedModel, load_model, resolve_model, weights_sha256
 from embtune.prepare import load_data
 
 

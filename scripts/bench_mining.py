@@ -18,8 +18,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from embtune.bm25 import TOKENIZERS, BM25Index
-from embtune.data import load_beir
-from embtune.evaluation import build_ir_evaluator, evaluate_bm25
+from embtune.dataset.sources import load_beir
+from embtune.evaluator import build_ir_evaluator, evaluate_bm25
 from embtune.mining import mine_bm25_negatives
 
 ROOT = Path(__file__).resolve().parents[1]

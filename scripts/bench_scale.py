@@ -38,7 +38,7 @@ if engine == "bm25s_retrieve":
     mined = time.perf_counter()
     queries = len(qids)
 else:
-    from embtune.data import load_beir
+    from embtune.dataset.sources import load_beir
     from embtune.mining import mine_bm25_negatives
     data = load_beir(root.name, str(root), ["train"])
     data.qrels["train"] = dict(list(data.qrels["train"].items())[:max_q])

@@ -8,7 +8,7 @@ from conftest import SHARED_DATA, needs_shared_data
 from rank_bm25 import BM25Okapi
 
 from embtune.bm25 import BM25Index, word_tokenizer
-from embtune.data import RetrievalData
+from embtune.dataset.types import RetrievalData
 from embtune.mining import mine_bm25_negatives
 
 DOCS = [
@@ -136,7 +136,7 @@ def test_bm25s_engine_ranks_like_bm25() -> None:
 
 @needs_shared_data
 def test_sparse_engine_equals_rank_bm25_on_scifact() -> None:
-    from embtune.data import load_beir
+    from embtune.dataset.sources import load_beir
 
     data = load_beir("scifact", str(SHARED_DATA / "scifact"), ["test"])
     ids = list(data.corpus)

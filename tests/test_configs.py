@@ -99,7 +99,7 @@ def test_optuna_search_space(compose_cfg) -> None:
 
 def test_step_intervals_may_be_fractions_but_counts_must_be_whole() -> None:
     from embtune.errors import EmbtuneError
-    from embtune.training import check_counts
+    from embtune.trainer import check_counts
 
     check_counts({"logging_steps": 0.1, "eval_steps": 0.25, "save_steps": 0.5, "per_device_train_batch_size": 8})
     for bad in ({"per_device_train_batch_size": 0.5}, {"eval_steps": 0}, {"gradient_accumulation_steps": -1}):

@@ -8,9 +8,10 @@ import pytest
 from conftest import CONF_DIR, SHARED_DATA, needs_shared_data, write_jsonl
 from omegaconf import OmegaConf
 
-from embtune.data import carve_dev_split, load_beir, load_pairs
+from embtune.data_format import build_rows
+from embtune.dataset.sources import load_beir, load_pairs
+from embtune.dataset.splits import carve_dev_split
 from embtune.errors import EmbtuneError
-from embtune.formats import build_rows
 
 
 def _fmt(name: str):

@@ -11,10 +11,11 @@ import pytest
 from conftest import CONF_DIR, run_cli, write_jsonl
 from omegaconf import OmegaConf
 
-from embtune.data import carve_dev_split, load_beir, load_pairs
-from embtune.data_checks import build_report, enforce
+from embtune.data_format import build_rows
+from embtune.dataset.checks import build_report, enforce
+from embtune.dataset.sources import load_beir, load_pairs
+from embtune.dataset.splits import carve_dev_split
 from embtune.errors import EmbtuneError
-from embtune.formats import build_rows
 from embtune.quality import count_words, filter_split
 
 FORMAT = {name: OmegaConf.load(CONF_DIR / "data_format" / f"{name}.yaml") for name in ("scored", "binary", "pairs")}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_CACHE, run_cli
 
-from embtune.hydra_hooks import cannot_create_dir, run_name_problem
+from embtune.run.hydra_hooks import cannot_create_dir, run_name_problem
 
 TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}"]
 

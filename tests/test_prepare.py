@@ -9,7 +9,8 @@ from conftest import CONF_DIR, SHARED_DATA, needs_shared_data, run_cli, write_js
 from datasets import load_from_disk
 from omegaconf import OmegaConf
 
-from embtune.data import RetrievalData, load_pairs
+from embtune.dataset.sources import load_pairs
+from embtune.dataset.types import RetrievalData
 from embtune.mining import mine_cached
 from embtune.quality import filter_split
 

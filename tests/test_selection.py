@@ -9,9 +9,9 @@ from pathlib import Path
 
 from conftest import ROOT, TINY_CACHE, run_cli, write_jsonl
 
-from embtune.data import load_pairs
-from embtune.evaluation import subsample_corpus
-from embtune.models import weights_sha256
+from embtune.dataset.sources import load_pairs
+from embtune.evaluator import subsample_corpus
+from embtune.model import weights_sha256
 from embtune.selection import select
 
 

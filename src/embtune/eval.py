@@ -17,14 +17,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from embtune.cache import cached_evaluation
 from embtune.errors import EmbtuneError
-from embtune.eval_cache import cached_evaluation
-from embtune.evaluation import build_evaluator, evaluate_bm25, evaluate_model
+from embtune.evaluator import build_evaluator, evaluate_bm25, evaluate_model
+from embtune.metrics_table import format_table, with_deltas
 from embtune.mining import mine_cached
-from embtune.models import ResolvedModel, load_model, resolve_model, weights_sha256
+from embtune.model import ResolvedModel, load_model, resolve_model, weights_sha256
 from embtune.prepare import evaluation_split, load_data
-from embtune.report import format_table, with_deltas
-from embtune.run_dir import run_info, run_or_fail, write_json_atomic
+from embtune.run.failure import run_or_fail
+from embtune.run.files import write_json_atomic
+from embtune.run.record import run_info
 
 log = logging.getLogger("embtune.eval")
 

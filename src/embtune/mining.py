@@ -13,9 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from embtune.bm25 import BM25Index
-from embtune.data import RetrievalData
+from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
-from embtune.run_dir import write_json_atomic
+from embtune.run.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def mine_cached(
     Best effort, like the zero-shot cache: a corrupt or unreadable entry is mined again and replaced, and an
     unwritable cache dir only warns (naming the path).
     """
-    from embtune.eval_cache import read_cache_entry, warn_unwritable
+    from embtune.cache import read_cache_entry, warn_unwritable
 
     def valid(value: object) -> bool:
         """query id -> list of doc ids, as the miners return them."""
@@ -154,7 +154,7 @@ def mine_dense_negatives(
     from datasets import Dataset
     from sentence_transformers import mine_hard_negatives
 
-    from embtune.models import load_model, resolve_model
+    from embtune.model import load_model, resolve_model
 
     model = OmegaConf.create(model) if isinstance(model, dict) else model
     builder = instantiate(model.builder) if model.get("builder") else None

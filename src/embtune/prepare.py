@@ -21,13 +21,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from embtune.data import RetrievalData, carve_dev_split
-from embtune.data_checks import build_report, enforce
+from embtune.data_format import build_rows, trains_as_written
+from embtune.dataset.checks import build_report, enforce
+from embtune.dataset.splits import carve_dev_split
+from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
-from embtune.formats import build_rows, trains_as_written
 from embtune.mining import mine_cached
 from embtune.quality import filter_split
-from embtune.run_dir import run_or_fail, write_json_atomic
+from embtune.run.failure import run_or_fail
+from embtune.run.files import write_json_atomic
 
 log = logging.getLogger("embtune.prepare")
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from omegaconf import DictConfig
 
-from embtune.data import Qrels, RetrievalData
+from embtune.dataset.types import Qrels, RetrievalData
 from embtune.errors import EmbtuneError
 
 log = logging.getLogger(__name__)

@@ -20,20 +20,21 @@ from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformerTrainer
 from transformers import set_seed
 
-from embtune.callbacks import NonFiniteLossGuard
-from embtune.checkpoints import check_keep, prune_checkpoints
+from embtune.cache import cached_evaluation
 from embtune.errors import EmbtuneError
-from embtune.eval_cache import cached_evaluation
-from embtune.evaluation import build_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
-from embtune.losses import build_loss, check_loss_accepts_format
-from embtune.models import load_model, resolve_model
+from embtune.evaluator import build_evaluator, evaluate_bm25, evaluate_model, primary_metric_key
+from embtune.logger import finish_logger, log_final_metrics, resolved_config, setup_logger
+from embtune.loss import build_loss, check_loss_accepts_format
+from embtune.metrics_table import format_table, with_deltas
+from embtune.model import load_model, resolve_model
 from embtune.prepare import evaluation_split, prepare_data
-from embtune.report import format_table, with_deltas
-from embtune.resume import record_config, resume_checkpoint
-from embtune.run_dir import raise_on_signals, run_info, run_or_fail, sweep_group, write_json_atomic
+from embtune.run.checkpoints import check_keep, prune_checkpoints
+from embtune.run.failure import raise_on_signals, run_or_fail, sweep_group
+from embtune.run.files import write_json_atomic
+from embtune.run.record import run_info
+from embtune.run.resume import record_config, resume_checkpoint
 from embtune.selection import LogBaseDevEvaluation, fine_tuned_candidate, select, warning_line
-from embtune.tracking import finish_logger, log_final_metrics, resolved_config, setup_logger
-from embtune.training import build_training_args, column_prompts
+from embtune.trainer import NonFiniteLossGuard, build_training_args, column_prompts
 
 log = logging.getLogger("embtune.train")
 

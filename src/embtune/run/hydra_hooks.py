@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from embtune.errors import EmbtuneError
 from embtune.redact import redact, redact_argv, redact_text
-from embtune.run_dir import write_text_atomic
+from embtune.run.files import write_text_atomic
 
 _RUN_NAME_FIX = "Fix: pick a plain name, e.g. run_name=my_experiment (no '/', '\\', '..', NUL, no leading '-' or '.')."
 

@@ -1,14 +1,18 @@
-"""SentenceTransformerTrainingArguments from the trainer/, loss/, model/ and data_format/ choices."""
+"""The trainer/ config group: SentenceTransformerTrainingArguments from the trainer/, loss/, model/ and data_format/
+choices, and the callback that stops at the first non-finite loss."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from sentence_transformers import SentenceTransformerTrainingArguments
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from embtune.errors import EmbtuneError
+from embtune.run.checkpoints import newest_complete_checkpoint
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -108,3 +112,30 @@ def check_counts(args: dict) -> None:
         )
     if steps == 0:
         raise EmbtuneError("trainer.args.max_steps=0: nothing would be trained. Fix: max_steps >= 1, or -1 for epochs.")
+
+
+class NonFiniteLossGuard(TrainerCallback):
+    """Stops training when the logged loss or gradient norm is NaN or infinite; ``failure`` holds the message.
+
+    Needs ``logging_nan_inf_filter: false`` (trainer/default.yaml), or transformers hides non-finite losses.
+    """
+
+    def __init__(self) -> None:
+        self.failure: str | None = None
+
+    def on_log(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kw
+    ) -> None:
+        logs = logs or {}
+        bad = {k: logs[k] for k in ("loss", "grad_norm") if k in logs and not math.isfinite(float(logs[k]))}
+        if not bad:
+            return
+        newest = newest_complete_checkpoint(Path(args.output_dir))  # a half-written one is no "last good"
+        last_good = str(newest) if newest else "none saved yet"
+        what = " and ".join(f"{k} became {v}" for k, v in bad.items())
+        self.failure = (
+            f"training {what} at step {state.global_step} (epoch {state.epoch:.2f}); stopped. "
+            f"Last good checkpoint: {last_good}. Fix: lower trainer.args.learning_rate or check the data."
+        )
+        control.should_training_stop = True
+        control.should_save = False

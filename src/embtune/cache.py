@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embtune.run_dir import write_json_atomic
+from embtune.run.files import write_json_atomic
 
 if TYPE_CHECKING:  # the cache-entry helpers below serve mining too, which should not import torch for them
     from sentence_transformers import SentenceTransformer

@@ -16,11 +16,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from embtune.checkpoints import newest_complete_checkpoint
 from embtune.errors import EmbtuneError
-from embtune.run_dir import make_command, write_json_atomic
+from embtune.run.checkpoints import newest_complete_checkpoint
+from embtune.run.failure import make_command
+from embtune.run.files import write_json_atomic
 
-log = logging.getLogger("embtune.resume")
+log = logging.getLogger("embtune.run.resume")
 
 CONFIG_RECORD = "config.json"
 
@@ -85,7 +86,7 @@ class ResumeGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.get("resume") or not config.resume.enabled:
             return
-        from embtune.tracking import resolved_config
+        from embtune.logger import resolved_config
 
         HydraConfig.instance().set_config(config)  # resolves ${hydra:...} in the job config
         try:

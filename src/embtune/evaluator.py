@@ -23,9 +23,9 @@ from sentence_transformers.sentence_transformer.evaluation import (
 )
 
 from embtune.bm25 import BM25Index
-from embtune.data import RetrievalData
+from embtune.data_format import build_rows
+from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
-from embtune.formats import build_rows
 
 TRIPLET_FORMAT = OmegaConf.create(
     {"name": "triplets", "text_columns": {}, "label_column": None, "needs_negatives": True, "negatives_per_pair": 1}

@@ -9,10 +9,10 @@ import logging
 import re
 from typing import Any
 
-from embtune.data import RetrievalData
+from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
 
-log = logging.getLogger("embtune.data_checks")
+log = logging.getLogger("embtune.dataset.checks")
 
 LOAD_CHECKS = ("duplicate_ids", "duplicate_judgements", "conflicting_judgements")
 WHAT = {

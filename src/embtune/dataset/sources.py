@@ -1,99 +1,18 @@
-"""Load a data source into one canonical shape: queries, a corpus and relevance judgements per split, and
-pair files kept as written (text, text, score or label).
+"""Data sources (dataset/ config ``source``): pair/triplet/scored files, BEIR dirs, the Hub, STS TSV.
 
 Every loader counts what it had to reconcile (duplicate ids, repeated or conflicting judgements) in
-``RetrievalData.checks``; data_checks.py turns the counts into the run's integrity report (and, with
+``RetrievalData.checks``; dataset/checks.py turns the counts into the run's integrity report (and, with
 ``dataset.strict=true``, into errors). What cannot be reconciled (one id naming two different texts) is an error.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from embtune.dataset.readers import read_jsonl, read_records, require_field, require_label, require_score, require_text
+from embtune.dataset.types import Pair, Qrels, RetrievalData, text_id
 from embtune.errors import EmbtuneError
-from embtune.readers import read_jsonl, read_records, require_field, require_label, require_score, require_text
-
-Qrels = dict[str, dict[str, int]]  # query id -> {doc id: relevance > 0}
-Pair = tuple[str, str, float]  # (text, text, score in [0, 1] or label 0/1) as the file holds it
-
-
-@dataclass
-class RetrievalData:
-    """Queries and documents with relevance judgements per split (``train``, ``dev``, ``test``), and pairs.
-
-    ``negatives`` holds hard negatives the source itself provides (query id -> doc ids). ``pairs`` holds pair
-    rows as written (STS scores, graded or labeled pair files), ``pair_values`` says what their third value is
-    (``score`` in [0, 1] or ``label`` 0/1); for pair files the retrieval view (qrels, negatives) is derived from
-    them. ``checks`` counts what loading reconciled, ``check_examples`` names the first place of each.
-    """
-
-    name: str
-    corpus: dict[str, str]
-    queries: dict[str, str]
-    qrels: dict[str, Qrels]
-    negatives: dict[str, list[str]] = field(default_factory=dict)
-    pairs: dict[str, list[Pair]] = field(default_factory=dict)
-    pair_values: str | None = None
-    checks: dict[str, int] = field(default_factory=dict)
-    check_examples: dict[str, str] = field(default_factory=dict)
-
-    def pair_rows(self, split: str) -> list[Pair]:
-        """The pair rows of one split; a clear error when missing or empty."""
-        rows = self.pairs.get(split)
-        if not rows:
-            have = ", ".join(f"{s} ({len(p)} pairs)" for s, p in self.pairs.items() if p)
-            raise EmbtuneError(
-                f"dataset '{self.name}': no pair rows for split '{split}' "
-                f"({'splits with pairs: ' + have if have else 'this is retrieval data: use evaluator=ir'})."
-            )
-        return rows
-
-    def has_split(self, split: str) -> bool:
-        return bool(self.qrels.get(split)) or bool(self.pairs.get(split))
-
-    def split(self, split: str) -> Qrels:
-        """The judgements of one split; a clear error when the split is missing or empty."""
-        qrels = self.qrels.get(split)
-        if not qrels:
-            if self.pairs.get(split):
-                raise EmbtuneError(
-                    f"dataset '{self.name}': split '{split}' holds {self.pair_values} pairs, but no query has a "
-                    "relevant document in it, so there is no retrieval view (query -> documents). Fix: train with "
-                    "data_format=scored or binary and evaluate with evaluator=sts (scores) or evaluator=binary "
-                    "(labels)."
-                )
-            have = ", ".join(f"{s} ({len(q)} queries)" for s, q in self.qrels.items() if q) or "none"
-            raise EmbtuneError(
-                f"dataset '{self.name}': split '{split}' is empty or missing (splits found: {have}). "
-                "Add data for it or point the dataset config at a source that has it."
-            )
-        return qrels
-
-    def fingerprint(self) -> str:
-        """A sha256 over every text and judgement: equal data, equal fingerprint. Hashed entry by entry, so a
-        million-document corpus is never copied into one string."""
-        h = hashlib.sha256()
-        for part in (self.corpus, self.queries, self.qrels, self.negatives, self.pairs):
-            h.update(b"\x1e")
-            for key in sorted(part):
-                h.update(json.dumps([key, part[key]], sort_keys=True, ensure_ascii=False).encode())
-        return h.hexdigest()[:16]
-
-    def count(self, check: str, where: str, n: int = 1) -> None:
-        """Count one reconciled problem; the first place it happened is kept for the warning line."""
-        self.checks[check] = self.checks.get(check, 0) + n
-        self.check_examples.setdefault(check, where)
-
-
-def text_id(prefix: str, text: str) -> str:
-    """A stable id for a text (pair files have no ids): equal text, equal id."""
-    return f"{prefix}{hashlib.sha1(text.encode()).hexdigest()[:12]}"
-
 
 CANONICAL_FIELDS = ("query", "positive", "negative", "document", "score", "label")
 
@@ -302,38 +221,6 @@ def _read_qrels(path: Path, data: RetrievalData, quoting: str) -> Qrels:
     if not qrels:
         raise EmbtuneError(f"{path}: no relevant (score > 0) judgements. The split would be empty.")
     return qrels
-
-
-def carve_dev_split(data: RetrievalData, fraction: float, seed: int) -> RetrievalData:
-    """Move a deterministic ``fraction`` of train queries into a ``dev`` split, unless the source has one.
-
-    The unit is the query: all its judgements and all its pair rows move together, so no query is in both.
-    """
-    if data.has_split("dev") or fraction <= 0:
-        return data
-    if not data.has_split("train"):
-        data.split("train")  # the clear "empty or missing" error
-    train_pairs = data.pairs.get("train", [])
-    units = sorted(set(data.qrels.get("train", {})) | {text_id("q", p[0]) for p in train_pairs})
-    random.Random(seed).shuffle(units)
-    n_dev = max(1, round(len(units) * fraction))
-    if n_dev >= len(units):
-        raise EmbtuneError(
-            f"dataset '{data.name}': dataset.dev_fraction={fraction} leaves no training queries "
-            f"({len(units)} in train). Lower it, or set dataset.dev_fraction=0 to train without a dev split."
-        )
-    dev_ids = set(units[:n_dev])
-    qrels = dict(data.qrels)
-    pairs = dict(data.pairs)
-    if "train" in data.qrels:
-        train = data.qrels["train"]
-        qrels["train"] = {q: d for q, d in train.items() if q not in dev_ids}
-        qrels["dev"] = {q: d for q, d in train.items() if q in dev_ids}
-        qrels = {s: q for s, q in qrels.items() if q}
-    if train_pairs:
-        pairs["train"] = [p for p in train_pairs if text_id("q", p[0]) not in dev_ids]
-        pairs["dev"] = [p for p in train_pairs if text_id("q", p[0]) in dev_ids]
-    return replace(data, qrels=qrels, pairs=pairs)
 
 
 def load_hub_beir(name: str, repo: str, qrels_repo: str, splits: list[str]) -> RetrievalData:

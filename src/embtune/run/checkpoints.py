@@ -13,7 +13,7 @@ from pathlib import Path
 
 from embtune.errors import EmbtuneError
 
-log = logging.getLogger("embtune.checkpoints")
+log = logging.getLogger("embtune.run.checkpoints")
 
 KEEP = ("none", "best", "all")
 # written by transformers' Trainer in this order; trainer_state.json comes last, so its presence (parseable,

@@ -7,7 +7,7 @@ import logging
 from datasets import Dataset
 from omegaconf import DictConfig
 
-from embtune.data import RetrievalData
+from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
 
 log = logging.getLogger(__name__)

@@ -1,62 +1,17 @@
-"""The run-directory contract: metrics.json and run_info.json written atomically, FAILED on error."""
+"""The failure protocol of a run dir: one line on stderr, FAILED with it, signals turned into a resumable stop."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hydra.errors import CompactHydraException
 
 from embtune.errors import EmbtuneError, user_error
-from embtune.redact import redact_argv
 
 T = TypeVar("T")
-
-TRACKED_PACKAGES = (
-    "embtune",
-    "sentence-transformers",
-    "transformers",
-    "torch",
-    "datasets",
-    "hydra-core",
-    "omegaconf",
-    "rank-bm25",
-    "wandb",
-    "numpy",
-)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temp file in the same dir, then rename: readers never see half a file.
-
-    mkstemp creates the temp file 0600; it gets the mode a plain ``open`` would give (0666 less the umask)
-    before the rename, so teammates on a shared cluster can read run records and reuse caches.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)  # reading the umask means setting it: put it straight back
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """JSON (indented), written atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
 def make_command(target: str, run_dir: Path) -> str:
@@ -94,45 +49,6 @@ def write_failed(run_dir: Path, error: BaseException) -> None:
         (run_dir / "FAILED").write_text(one_line(error) + "\n", encoding="utf-8")
     except OSError:
         pass
-
-
-def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in TRACKED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def git_state(cwd: Path | None = None) -> dict[str, Any]:
-    """Commit and dirty flag of the repo embtune runs from (nulls outside git)."""
-    here = cwd or Path(__file__).resolve().parent
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(
-                ["git", *args], cwd=here, capture_output=True, text=True, check=True, timeout=10
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain") if commit else None
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
-
-
-def run_info(**fields: Any) -> dict[str, Any]:
-    """What a run needs to be re-run and trusted: versions, git, Python, plus the recipe's own fields."""
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": package_versions(),
-        "git": git_state(),
-        "argv": redact_argv(sys.argv),
-        **fields,
-    }
 
 
 def run_or_fail(

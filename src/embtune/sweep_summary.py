@@ -18,7 +18,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from embtune.run_dir import write_text_atomic
+from embtune.run.files import write_text_atomic
 
 COLUMNS = [
     "job",

@@ -1,0 +1,1 @@
+"""The dataset/ config group: data types, file readers, sources, splits, integrity checks."""
