@@ -20,9 +20,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf, open_dict
 
-from embtune.evaluator import build_evaluator, evaluate_model
+from embtune.evaluator import EvalInputs, build_evaluator, evaluate_model
 from embtune.model import ResolvedModel, load_model, resolve_model, weights_sha256
-from embtune.prepare import load_data
+from embtune.pipeline import load_data
 
 
 def main() -> int:
@@ -38,10 +38,10 @@ def main() -> int:
     prompts = dict(cfg.model.prompts) if cfg.model.prompts else None
     size = cfg.dataset.dev_corpus_size
     evaluators = {
-        f"dev_{fill}_{size}": build_evaluator(data, "dev", cfg.evaluator, prompts, None, size, cfg.seed, fill)
+        f"dev_{fill}_{size}": build_evaluator(cfg.evaluator, EvalInputs(data, "dev", prompts, None, size, cfg.seed, fill))
         for fill in ("random", "bm25")
     }
-    evaluators["test_full"] = build_evaluator(data, "test", cfg.evaluator, prompts)
+    evaluators["test_full"] = build_evaluator(cfg.evaluator, EvalInputs(data, "test", prompts))
     models = {"base": resolve_model(cfg.model.name_or_path, cfg.paths.cache_dir)}
     for ckpt in sorted((args.run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
         models[ckpt.name] = ResolvedModel(ckpt, "local", weights_sha256(ckpt))

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from embtune.bm25 import TOKENIZERS, BM25Index
 from embtune.dataset.sources import load_beir
-from embtune.evaluator import build_ir_evaluator, evaluate_bm25
+from embtune.evaluator import EvalInputs, build_evaluator, evaluate_bm25
 from embtune.mining import mine_bm25_negatives
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def main() -> None:
         "same_negatives": negatives["sparse"] == negatives["rank_bm25"],
     }
 
-    evaluator = build_ir_evaluator(data, "test", OmegaConf.load(ROOT / "conf" / "evaluator" / "ir.yaml").ir, None)
+    evaluator = build_evaluator(OmegaConf.load(ROOT / "conf" / "evaluator" / "ir.yaml"), EvalInputs(data, "test"))
     results["retrieval_ndcg@10"] = {
         tok: round(evaluate_bm25(evaluator, tokenizer=tok)["ndcg@10"], 4) for tok in TOKENIZERS
     }

@@ -51,7 +51,7 @@ def test_defaults_are_minilm_mnrl_pairs_on_embedded_data(compose_cfg) -> None:
     assert cfg.data_format.name == "pairs"
     assert cfg.dataset.source.files.train.endswith("embtune/builtin_data/default/train.jsonl")
     assert cfg.run_name == "minilm_mnrl_pairs"
-    assert cfg.logger.report_to == []
+    assert cfg.logger._target_ == "embtune.logger.Logger"
 
 
 def test_seed_trainer_arguments(compose_cfg) -> None:
@@ -88,7 +88,7 @@ def test_logger_wandb_is_offline_by_default(compose_cfg, monkeypatch) -> None:
     monkeypatch.delenv("WANDB_MODE", raising=False)
     cfg = compose_cfg("logger=wandb")
     assert cfg.logger.mode == "offline"
-    assert list(cfg.logger.report_to) == ["wandb"]
+    assert cfg.logger._target_ == "embtune.logger.WandbLogger"
 
 
 def test_optuna_search_space(compose_cfg) -> None:

@@ -245,7 +245,7 @@ def test_strict_mode_stops_on_leakage_through_the_cli(tmp_path: Path) -> None:
 
 
 def test_mining_adds_to_the_files_own_negatives(compose_cfg, tmp_path: Path) -> None:
-    from embtune.prepare import prepare_data
+    from embtune.pipeline import prepare_data
 
     words = "churn attrition renewal invoice tariff roaming billing cohort retention upgrade".split()
     rows = [{"query": f"{w} question {i}", "document": f"{w} answer {i} text", "label": 1} for i, w in enumerate(words)]

@@ -170,7 +170,7 @@ def test_prepare_cli_dense_mining_with_the_tiny_model(tmp_path: Path) -> None:
 
 
 def test_a_positive_the_filter_drops_never_becomes_a_negative(compose_cfg, tmp_path: Path) -> None:
-    from embtune.prepare import prepare_data
+    from embtune.pipeline import prepare_data
 
     rows = [
         {"query": f"billing question {i}", "positive": f"billing answer passage number {i} for you"} for i in range(12)

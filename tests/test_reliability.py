@@ -282,7 +282,7 @@ def test_secrets_never_reach_the_run_record(tmp_path: Path) -> None:
     result = run_cli(
         "embtune.train",
         *TINY,
-        "+logger.api_key=sk-should-not-appear",
+        "+foo.api_key=sk-should-not-appear",
         "evaluate_bm25=false",
         "save_model=false",
         f"paths.output_dir={out}",

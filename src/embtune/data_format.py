@@ -1,10 +1,18 @@
-"""Turn RetrievalData (+ negatives) into the training rows a loss expects: pairs, triplets, scored, binary."""
+"""The data_format/ config group: turn RetrievalData (+ negatives) into the training rows a loss expects.
+
+Each format is one row builder here, named by its YAML's ``rows`` (``_target_``, ``_partial_``), declaring what it
+needs with ``@needs`` (``negatives``; ``as_written``: pair files' own rows and values are used unchanged).
+Adding a format = one function + one YAML.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from datasets import Dataset
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from embtune.dataset.types import RetrievalData
@@ -12,76 +20,138 @@ from embtune.errors import EmbtuneError
 
 log = logging.getLogger(__name__)
 
+RowBuilder = Callable[..., Dataset]
+
+
+def needs(*what: str) -> Callable[[RowBuilder], RowBuilder]:
+    """Declare what a row builder needs (``negatives``) or honours (``as_written``)."""
+
+    def mark(builder: RowBuilder) -> RowBuilder:
+        builder.needs = frozenset(what)  # type: ignore[attr-defined]
+        return builder
+
+    return mark
+
+
+def row_builder(fmt: DictConfig) -> RowBuilder:
+    """The configured format's row builder (``data_format.rows``)."""
+    return instantiate(fmt.rows)
+
+
+def format_needs(fmt: DictConfig, what: str) -> bool:
+    """Whether the configured format declared ``what``."""
+    builder = row_builder(fmt)
+    return what in getattr(getattr(builder, "func", builder), "needs", ())
+
 
 def trains_as_written(data: RetrievalData, split: str, fmt: DictConfig) -> bool:
-    """Pair rows (STS, scored or labeled pair files) in the scored / binary format: used exactly as the file holds
-    them, so neither mining nor the quality filter touches them."""
-    return bool(data.pairs.get(split)) and fmt.name in ("scored", "binary")
+    """Pair rows (STS, scored or labeled pair files) in a format that uses them as written (scored, binary): neither
+    mining nor the quality filter touches them."""
+    return bool(data.pairs.get(split)) and format_needs(fmt, "as_written")
 
 
 def build_rows(data: RetrievalData, split: str, fmt: DictConfig, negatives: dict[str, list[str]] | None) -> Dataset:
-    """Rows of one split in the configured format; columns in the order sentence-transformers reads them.
+    """Rows of one split in the configured format; columns in the order sentence-transformers reads them."""
+    return row_builder(fmt)(data, split, negatives or {})
 
-    Pair data (STS, scored or labeled pair files) in the scored / binary format trains on exactly its rows and
-    values; the pairs / triplets formats use its retrieval view (query -> relevant documents, negatives).
-    """
-    if trains_as_written(data, split, fmt):
-        return _pair_rows(data, split, fmt)
+
+def _judgements(
+    data: RetrievalData, split: str, negatives: dict[str, list[str]], per_pair: int | None, fmt: str, need: bool
+) -> Iterator[tuple[str, dict[str, int], list[str]]]:
+    """(query text, {doc id: relevance}, negative texts) per query, in id order; warns about queries without
+    negatives when the format needs them, and fails when no query has any."""
     qrels = data.split(split)
-    negatives = negatives or {}
-    if fmt.needs_negatives and not any(negatives.get(q) for q in qrels):
+    if need and not any(negatives.get(q) for q in qrels):
         raise EmbtuneError(
-            f"data_format={fmt.name} needs negatives, but dataset '{data.name}' has none for split '{split}'. "
+            f"data_format={fmt} needs negatives, but dataset '{data.name}' has none for split '{split}'. "
             "Mine them (mining=bm25) or use data_format=pairs."
         )
-    per_pair = fmt.get("negatives_per_pair")
-    rows: list[dict] = []
-    without_negatives = 0
+    without = 0
     for qid in sorted(qrels):
-        query = data.queries[qid]
-        max_rel = max(qrels[qid].values())
         negs = [data.corpus[d] for d in negatives.get(qid, [])[: per_pair or None]]
-        if fmt.needs_negatives and not negs:
-            without_negatives += 1
-        for did, rel in sorted(qrels[qid].items()):
-            positive = data.corpus[did]
-            if fmt.name == "pairs":
-                rows.append({"anchor": query, "positive": positive})
-            elif fmt.name == "triplets":
-                rows.extend({"anchor": query, "positive": positive, "negative": n} for n in negs)
-            elif fmt.name == "scored":
-                rows.append({"sentence1": query, "sentence2": positive, "score": rel / max_rel})
-            elif fmt.name == "binary":
-                rows.append({"sentence1": query, "sentence2": positive, "label": 1})
-            else:
-                raise EmbtuneError(f"unknown data_format '{fmt.name}': use pairs, triplets, scored or binary.")
-        if fmt.name in ("scored", "binary"):
-            label = fmt.label_column
-            rows.extend({"sentence1": query, "sentence2": n, label: 0.0 if label == "score" else 0} for n in negs)
-    if without_negatives:
+        without += need and not negs
+        yield data.queries[qid], qrels[qid], negs
+    if without:
         log.warning(
             "%s/%s: %d of %d queries have no negative (their pairs are missing from triplets; scored/binary keep "
             "their positives) - format %s",
             data.name,
             split,
-            without_negatives,
+            without,
             len(qrels),
-            fmt.name,
+            fmt,
         )
+
+
+def _dataset(rows: list[dict[str, Any]], data: RetrievalData, split: str, fmt: str) -> Dataset:
     if not rows:
-        raise EmbtuneError(f"dataset '{data.name}' split '{split}' gave no {fmt.name} rows.")
+        raise EmbtuneError(f"dataset '{data.name}' split '{split}' gave no {fmt} rows.")
     return Dataset.from_list(rows)
 
 
-def _pair_rows(data: RetrievalData, split: str, fmt: DictConfig) -> Dataset:
+def pair_rows(data: RetrievalData, split: str, negatives: dict[str, list[str]]) -> Dataset:
+    """(anchor, positive): one row per relevant (query, document)."""
+    rows = [
+        {"anchor": query, "positive": data.corpus[did]}
+        for query, docs, _ in _judgements(data, split, negatives, None, "pairs", False)
+        for did in sorted(docs)
+    ]
+    return _dataset(rows, data, split, "pairs")
+
+
+@needs("negatives")
+def triplet_rows(
+    data: RetrievalData, split: str, negatives: dict[str, list[str]], negatives_per_pair: int | None = None
+) -> Dataset:
+    """(anchor, positive, negative): each relevant pair once per negative."""
+    rows = [
+        {"anchor": query, "positive": data.corpus[did], "negative": neg}
+        for query, docs, negs in _judgements(data, split, negatives, negatives_per_pair, "triplets", True)
+        for did in sorted(docs)
+        for neg in negs
+    ]
+    return _dataset(rows, data, split, "triplets")
+
+
+@needs("negatives", "as_written")
+def scored_rows(
+    data: RetrievalData, split: str, negatives: dict[str, list[str]], negatives_per_pair: int | None = None
+) -> Dataset:
+    """(sentence1, sentence2, score): positives at relevance / the query's max relevance, negatives at 0.0; pair
+    files' rows and scores as written."""
+    if data.pairs.get(split):
+        return _as_written(data, split, "score")
+    rows = []
+    for query, docs, negs in _judgements(data, split, negatives, negatives_per_pair, "scored", True):
+        top = max(docs.values())
+        rows += [
+            {"sentence1": query, "sentence2": data.corpus[d], "score": rel / top} for d, rel in sorted(docs.items())
+        ]
+        rows += [{"sentence1": query, "sentence2": n, "score": 0.0} for n in negs]
+    return _dataset(rows, data, split, "scored")
+
+
+@needs("negatives", "as_written")
+def binary_rows(
+    data: RetrievalData, split: str, negatives: dict[str, list[str]], negatives_per_pair: int | None = None
+) -> Dataset:
+    """(sentence1, sentence2, label): 1 for relevant pairs, 0 for negatives; labeled pair files as written."""
+    if data.pairs.get(split):
+        return _as_written(data, split, "label")
+    rows = []
+    for query, docs, negs in _judgements(data, split, negatives, negatives_per_pair, "binary", True):
+        rows += [{"sentence1": query, "sentence2": data.corpus[d], "label": 1} for d in sorted(docs)]
+        rows += [{"sentence1": query, "sentence2": n, "label": 0} for n in negs]
+    return _dataset(rows, data, split, "binary")
+
+
+def _as_written(data: RetrievalData, split: str, column: str) -> Dataset:
     """Pair rows as written: (sentence1, sentence2, score) or (sentence1, sentence2, label)."""
     rows = data.pair_rows(split)
-    if fmt.name == "binary" and data.pair_values != "label":
+    if column == "label" and data.pair_values != "label":
         raise EmbtuneError(
             f"dataset '{data.name}' holds graded scores, and data_format=binary needs 0/1 labels. Fix: train on the "
             "scores with data_format=scored (loss=cosent), or give the file a 'label' column."
         )
-    values = [float(r[2]) for r in rows] if fmt.name == "scored" else [int(r[2]) for r in rows]
-    return Dataset.from_dict(
-        {"sentence1": [r[0] for r in rows], "sentence2": [r[1] for r in rows], fmt.label_column: values}
-    )
+    values = [float(r[2]) for r in rows] if column == "score" else [int(r[2]) for r in rows]
+    return Dataset.from_dict({"sentence1": [r[0] for r in rows], "sentence2": [r[1] for r in rows], column: values})

@@ -14,18 +14,17 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from embtune.cache import cached_evaluation
+from embtune.dataset.splits import evaluation_split
 from embtune.errors import EmbtuneError
-from embtune.evaluator import build_evaluator, evaluate_bm25, evaluate_model
-from embtune.metrics_table import format_table, with_deltas
+from embtune.evaluator import evaluate_model, evaluator_needs
+from embtune.metrics_table import with_deltas
 from embtune.mining import mine_cached
-from embtune.model import ResolvedModel, load_model, resolve_model, weights_sha256
-from embtune.prepare import evaluation_split, load_data
+from embtune.model import ResolvedModel, load_base_model, load_model, resolve_model, weights_sha256
+from embtune.pipeline import baselines, build_evaluation, load_data, record
 from embtune.run.failure import run_or_fail
-from embtune.run.files import write_json_atomic
+from embtune.run.legacy import upgrade
 from embtune.run.record import run_info
 
 log = logging.getLogger("embtune.eval")
@@ -41,7 +40,7 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
         return cfg
     if not (run_dir / "model").is_dir():
         raise EmbtuneError(f"{run_dir} is a run dir without a saved model/ (trained with save_model=false?).")
-    run_cfg = OmegaConf.load(record)
+    run_cfg = OmegaConf.create(upgrade(OmegaConf.to_container(OmegaConf.load(record)), resolved=False))
     with open_dict(cfg):
         cfg.model = run_cfg.model
         cfg.evaluator = run_cfg.evaluator
@@ -53,29 +52,22 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
 
 
 def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """BM25, the base model (zero-shot, cached) and ``model_path`` (if given) on the dataset's test split."""
+    """BM25, the base model (zero-shot, cached) and ``model_path`` (if given) on the dataset's evaluation split:
+    the data, evaluator, baseline and record stages of a training run, without the training."""
     cfg = adopt_run_config(cfg)
     data = load_data(cfg)
     split = evaluation_split(data)
     if split is None:
         raise EmbtuneError(f"dataset '{data.name}' has no test or dev split to evaluate on. Fix: give it a test file.")
-    prompts = dict(cfg.model.prompts) if cfg.model.prompts else None
-    negatives = data.negatives
-    if "triplet" in cfg.evaluator.kinds and cfg.mining.name != "none":  # held-out negatives mined as in training
-        negatives, _ = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
-    evaluator = build_evaluator(data, split, cfg.evaluator, prompts, negatives)
-    metrics: dict[str, Any] = {"dataset": data.name, "split": split, "main_metric": cfg.evaluator.main_metric}
-    if cfg.evaluate_bm25 and cfg.evaluator.bm25 and (bm25 := evaluate_bm25(evaluator, **cfg.evaluator.bm25)):
-        metrics["bm25"] = bm25
+    negatives = {split: data.negatives}
+    if evaluator_needs(cfg.evaluator, "negatives") and cfg.mining.name != "none":  # held-out negatives as in training
+        negatives[split], _ = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
+    evaluation = build_evaluation(cfg, data, negatives, with_dev=False)
+    base, resolved = load_base_model(cfg.model, cfg.paths.cache_dir) if cfg.evaluate_zero_shot else (None, None)
+    metrics, _ = baselines(cfg, data, evaluation, base, resolved)
     models: dict[str, Any] = {}
-    if cfg.evaluate_zero_shot:
-        builder = instantiate(cfg.model.builder) if cfg.model.get("builder") else None
-        base = resolve_model(cfg.model.name_or_path, cfg.paths.cache_dir, builder)
-        model = load_model(cfg.model, base)
-        metrics["zero_shot"], _ = cached_evaluation(
-            Path(cfg.paths.cache_dir), model, base.weights_sha256, evaluator, lambda: evaluate_model(model, evaluator)
-        )
-        models["base"] = {"name_or_path": cfg.model.name_or_path, "weights_sha256": base.weights_sha256}
+    if resolved is not None:
+        models["base"] = {"name_or_path": cfg.model.name_or_path, "weights_sha256": resolved.weights_sha256}
     if cfg.model_path:
         path = Path(cfg.model_path)
         tuned = (
@@ -84,13 +76,11 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             else resolve_model(str(path), cfg.paths.cache_dir)
         )
         model = load_model(OmegaConf.merge(cfg.model, {"max_seq_length": None}), tuned)
-        metrics["fine_tuned"] = evaluate_model(model, evaluator)
+        metrics["fine_tuned"] = evaluate_model(model, evaluation.final)
         models["evaluated"] = {"path": str(tuned.path), "weights_sha256": tuned.weights_sha256}
         if "zero_shot" in metrics or "bm25" in metrics:
             metrics = with_deltas(metrics)
-    write_json_atomic(out_dir / "run_info.json", run_info(models=models, dataset_fingerprint=data.fingerprint()))
-    write_json_atomic(out_dir / "metrics.json", metrics)
-    print(format_table(metrics), flush=True)
+    record(out_dir, metrics, run_info(models=models, dataset_fingerprint=data.fingerprint()))
     return metrics
 
 

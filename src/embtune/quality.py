@@ -1,12 +1,11 @@
-"""Training-data quality filter: drop (query, positive) judgements that teach nothing, report every drop."""
+"""The quality/ config group: drop training (query, positive) judgements that teach nothing, report every drop."""
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
-
-from omegaconf import DictConfig
+from dataclasses import dataclass, replace
+from typing import Any
 
 from embtune.dataset.types import Qrels, RetrievalData
 from embtune.errors import EmbtuneError
@@ -25,7 +24,7 @@ def count_words(text: str) -> int:
 
 
 def filter_split(
-    data: RetrievalData, split: str, cfg: DictConfig, as_written: bool = False
+    data: RetrievalData, split: str, cfg: Any, as_written: bool = False
 ) -> tuple[RetrievalData, dict[str, int]]:
     """Apply the quality rules to one split; returns the filtered data and {rule: dropped, total, kept}.
 
@@ -86,3 +85,18 @@ def filter_split(
             cfg.warn_below,
         )
     return replace(data, qrels={**data.qrels, split: kept_qrels}), report
+
+
+@dataclass
+class QualityFilter:
+    """The quality/ config's rules (its ``_target_``); called on a split, it filters it (see ``filter_split``)."""
+
+    enabled: bool = True
+    min_query_words: int = 2
+    min_positive_words: int = 5
+    drop_query_in_positive: bool = True
+    drop_duplicates: bool = True
+    warn_below: int = 500
+
+    def __call__(self, data: RetrievalData, split: str, as_written: bool = False) -> tuple[RetrievalData, dict]:
+        return filter_split(data, split, self, as_written)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 log = logging.getLogger("embtune.selection")
@@ -84,3 +85,22 @@ def warning_line(s: Selection) -> str:
         f"fine-tuning did not beat the base model on dev: {s.metric} base {s.base_dev:.4f}, best {s.tuned} "
         f"{s.tuned_dev:.4f} (margin {s.margin}); {action}"
     )
+
+
+def choose_model(
+    trainer_cfg: DictConfig, state: TrainerState, loaded_best: bool, base_dev: dict[str, float], best_metric: str | None
+) -> Selection:
+    """Compare the fine-tuned candidate with the base on dev (trainer.keep_base_margin / keep_base_if_better); one
+    warning line when the base was as good."""
+    tuned, tuned_dev = fine_tuned_candidate(state, best_metric, loaded_best)
+    selection = select(
+        base_dev.get(best_metric.removeprefix("eval_")) if best_metric else None,
+        tuned,
+        tuned_dev,
+        best_metric,
+        float(trainer_cfg.keep_base_margin),
+        bool(trainer_cfg.keep_base_if_better),
+    )
+    if selection.base_better:
+        log.warning(warning_line(selection))
+    return selection

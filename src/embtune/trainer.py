@@ -3,16 +3,25 @@ choices, and the callback that stops at the first non-finite loss."""
 
 from __future__ import annotations
 
+import logging
 import math
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from datasets import Dataset
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from sentence_transformers import SentenceTransformerTrainingArguments
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from embtune.errors import EmbtuneError
 from embtune.run.checkpoints import newest_complete_checkpoint
+from embtune.selection import LogBaseDevEvaluation
+
+log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -139,3 +148,61 @@ class NonFiniteLossGuard(TrainerCallback):
         )
         control.should_training_stop = True
         control.should_save = False
+
+
+@dataclass
+class FineTuned:
+    """What training left: the trainer (its state and history), its arguments, and the seconds it took."""
+
+    trainer: SentenceTransformerTrainer
+    args: SentenceTransformerTrainingArguments
+    seconds: float
+
+
+def fine_tune(
+    cfg: DictConfig,
+    run_dir: Path,
+    model: SentenceTransformer,
+    loss: torch.nn.Module,
+    rows: Dataset,
+    dev: SentenceEvaluator | None,
+    best_metric: str | None,
+    base_dev: dict[str, float],
+    report_to: list[str],
+    checkpoint: str | None,
+) -> FineTuned:
+    """sentence-transformers' trainer on the rows, choosing checkpoints on ``dev``; the base's dev figures are the
+    step-0 point; early stopping when trainer.early_stopping.early_stopping_patience is set; a non-finite loss or a
+    best metric never logged stops the run with one line."""
+    args = build_training_args(
+        cfg.trainer,
+        run_dir / "checkpoints",
+        batch_sampler=cfg.loss.batch_sampler,
+        prompts=column_prompts(cfg.data_format, cfg.model.prompts),
+        metric_for_best_model=best_metric,
+        report_to=report_to,
+        run_name=cfg.run_name,
+        seed=cfg.seed,
+    )
+    nan_guard = NonFiniteLossGuard()
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=rows, loss=loss, evaluator=dev, callbacks=[nan_guard]
+    )
+    trainer.add_callback(LogBaseDevEvaluation(trainer, base_dev))
+    if cfg.trainer.early_stopping.early_stopping_patience:
+        if dev is None:
+            log.warning("trainer.early_stopping is set but there is no dev split to watch: training without it")
+        else:
+            trainer.add_callback(instantiate(cfg.trainer.early_stopping))
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - started
+    if nan_guard.failure:
+        raise EmbtuneError(nan_guard.failure)
+    logged = {k for entry in trainer.state.log_history if entry.get("step", 0) > 0 for k in entry}  # not step 0
+    if args.load_best_model_at_end and best_metric not in logged:
+        raise EmbtuneError(
+            f"the trainer never logged '{best_metric}', so the best checkpoint could not be chosen. "
+            f"Logged keys: {sorted(k for k in logged if k.startswith('eval_'))}."
+        )
+    return FineTuned(trainer, args, seconds)

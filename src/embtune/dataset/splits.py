@@ -1,4 +1,4 @@
-"""Splits: a dev split carved from train when the source has none."""
+"""Splits: a dev split carved from train when the source has none, and the split a run reports on."""
 
 from __future__ import annotations
 
@@ -39,3 +39,8 @@ def carve_dev_split(data: RetrievalData, fraction: float, seed: int) -> Retrieva
         pairs["train"] = [p for p in train_pairs if text_id("q", p[0]) not in dev_ids]
         pairs["dev"] = [p for p in train_pairs if text_id("q", p[0]) in dev_ids]
     return replace(data, qrels=qrels, pairs=pairs)
+
+
+def evaluation_split(data: RetrievalData) -> str | None:
+    """The split a run reports on: test; without one, dev (which also picks the checkpoint); else none."""
+    return next((s for s in ("test", "dev") if data.has_split(s)), None)

@@ -20,6 +20,7 @@ from embtune.errors import EmbtuneError
 from embtune.run.checkpoints import newest_complete_checkpoint
 from embtune.run.failure import make_command
 from embtune.run.files import write_json_atomic
+from embtune.run.legacy import upgrade
 
 log = logging.getLogger("embtune.run.resume")
 
@@ -67,7 +68,9 @@ def check_resumable(resume_cfg: DictConfig, run_dir: Path, config: dict[str, Any
             "resume: %s has no %s (made by an older embtune): the config can't be checked", run_dir, record.name
         )
         return []
-    changes = config_diff(json.loads(record.read_text(encoding="utf-8")), config, list(resume_cfg.allow_changes))
+    changes = config_diff(
+        upgrade(json.loads(record.read_text(encoding="utf-8"))), config, list(resume_cfg.allow_changes)
+    )
     if changes and not resume_cfg.force:
         more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
         raise EmbtuneError(

@@ -1,0 +1,82 @@
+"""Configs recorded by embtune before its config groups built objects (``_target_``): read in today's shape.
+
+A run dir keeps the config it trained with (``config.json``, ``.hydra/config.yaml``); resuming compares it with
+the current one, ``make eval RUN=...`` adopts its model, dataset, evaluator and mining. Runs recorded before the
+``dataset/`` package and the target-built groups (evaluator, data_format, quality, logger) name old module paths
+and old shapes; ``upgrade`` maps them, so those runs still resume and evaluate.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+MOVED_TARGETS = {"embtune.data.": "embtune.dataset.sources."}
+EVALUATOR_KINDS = {
+    ("ir",): "ir",
+    ("ir", "triplet"): "ir_triplet",
+    ("triplet",): "triplet",
+    ("sts",): "sts",
+    ("binary",): "binary",
+}
+
+
+def _group(group: str, option: str) -> dict[str, Any]:
+    """Today's config of one group option, unresolved interpolations kept as text."""
+    cfg = OmegaConf.load(CONF_DIR / group / f"{option}.yaml")
+    if "defaults" in cfg:  # evaluator/ir_triplet: its base first
+        base = [d for d in cfg.pop("defaults") if d != "_self_"]
+        cfg = OmegaConf.merge(*[OmegaConf.load(CONF_DIR / group / f"{b}.yaml") for b in base], cfg)
+    return OmegaConf.to_container(cfg)  # type: ignore[return-value]
+
+
+def _retarget(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _retarget(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_retarget(v) for v in node]
+    if isinstance(node, str):
+        for old, new in MOVED_TARGETS.items():
+            if node.startswith(old):
+                return new + node[len(old) :]
+    return node
+
+
+def upgrade(config: dict[str, Any], resolved: bool = True) -> dict[str, Any]:
+    """The recorded job config in today's shape (unchanged when already current).
+
+    ``resolved``: the record has its interpolations resolved (config.json), so group entries taken from today's
+    YAMLs get the recorded values where they refer to them (batch size, negatives per pair)."""
+    config = _retarget(copy.deepcopy(config))
+    evaluator = config.get("evaluator")
+    if isinstance(evaluator, dict) and "kinds" in evaluator:
+        option = EVALUATOR_KINDS.get(tuple(evaluator.pop("kinds")), "ir")
+        for key, entry in _group("evaluator", option).items():
+            if isinstance(entry, dict) and "_target_" in entry:
+                old = evaluator.get(key) if isinstance(evaluator.get(key), dict) else {}
+                evaluator[key] = {**entry, **old}
+                if resolved:
+                    evaluator[key]["batch_size"] = evaluator.get("batch_size", 32)
+    fmt = config.get("data_format")
+    if isinstance(fmt, dict) and "rows" not in fmt and fmt.get("name"):
+        today = _group("data_format", fmt["name"])
+        for stale in ("needs_negatives", "label_column"):
+            fmt.pop(stale, None)
+        fmt["rows"] = today["rows"]
+        if resolved and "negatives_per_pair" in fmt["rows"]:
+            fmt["rows"]["negatives_per_pair"] = fmt.get("negatives_per_pair")
+    quality = config.get("quality")
+    if isinstance(quality, dict) and "_target_" not in quality:
+        quality["_target_"] = "embtune.quality.QualityFilter"
+    logger = config.get("logger")
+    if isinstance(logger, dict) and "_target_" not in logger and logger.get("name"):
+        logger.pop("report_to", None)
+        logger["_target_"] = _group("logger", logger["name"])["_target_"]
+    model = config.get("model")
+    if isinstance(model, dict) and "builder" in model and model["builder"] is None:
+        del model["builder"]
+    return config

@@ -1,0 +1,47 @@
+"""Run dirs recorded before the config groups built objects still resume and evaluate: their records upgrade to
+today's shape with no difference left but machine paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from embtune.logger import resolved_config
+from embtune.resolvers import register_resolvers
+from embtune.run.legacy import upgrade
+from embtune.run.resume import config_diff
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+RECORD = Path(__file__).resolve().parent / "fixtures" / "config_record_v1.json"  # config.json of a make train run
+MACHINE = ("paths.", "dataset.source.files.", "run_name")
+
+
+def _current(*overrides: str) -> dict:
+    register_resolvers()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return resolved_config(compose("train", overrides=[*overrides, "run_name=minilm_mnrl_triplets"]))
+
+
+def test_a_v1_record_upgrades_to_the_config_the_same_command_composes_today() -> None:
+    old = json.loads(RECORD.read_text())
+    assert "kinds" in old["evaluator"] and "rows" not in old["data_format"]  # the old shape, really
+    changes = [c for c in config_diff(upgrade(old), _current("experiment=default_minilm"), []) if not c.startswith(MACHINE)]
+    assert changes == []
+    # without the upgrade, resuming that run would be refused for config changes
+    assert [c for c in config_diff(old, _current("experiment=default_minilm"), []) if not c.startswith(MACHINE)]
+
+
+def test_upgrade_leaves_a_current_record_unchanged() -> None:
+    current = _current("experiment=default_minilm", "evaluator=ir_triplet", "logger=wandb", "quality=none")
+    assert upgrade(current) == current
+
+
+def test_an_upgraded_hydra_record_instantiates_its_evaluator_and_format() -> None:
+    old = json.loads(RECORD.read_text())
+    new = OmegaConf.create(upgrade(old))
+    assert new.evaluator.ir._target_ == "embtune.evaluator.ir_evaluator"
+    assert new.data_format.rows._target_ == "embtune.data_format.triplet_rows"
+    assert new.dataset.source._target_ == "embtune.dataset.sources.load_pairs"

@@ -1,0 +1,87 @@
+"""sweep_summary.aggregate_seeds: jobs that differ only in seed are grouped, with mean and sample std."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import pytest
+
+from embtune.sweep_summary import aggregate_seeds
+
+
+def _row(overrides: str, fine_tuned: float | None, zero_shot: float | None = 0.5, status: str = "ok") -> dict[str, Any]:
+    # as _job_row builds them: seed= overrides are already left out of "overrides"
+    return {"status": status, "overrides": overrides, "fine_tuned": fine_tuned, "zero_shot": zero_shot}
+
+
+def test_seeds_of_each_setting_are_grouped_with_mean_and_std() -> None:
+    rows = [
+        _row("dataset=toy model=a", 0.60, zero_shot=0.40),
+        _row("dataset=toy model=b", 0.70, zero_shot=0.45),
+        _row("dataset=toy model=a", 0.64, zero_shot=0.40),
+        _row("dataset=toy model=b", 0.80, zero_shot=0.45),
+        _row("dataset=toy model=a", 0.62, zero_shot=0.40),
+    ]
+    out = aggregate_seeds(rows)
+    assert [(s["setting"], s["runs"], s["zero_shot"]) for s in out] == [("model=a", 3, 0.40), ("model=b", 2, 0.45)]
+    assert out[0]["mean"] == pytest.approx(0.62)
+    assert out[0]["std"] == pytest.approx(statistics.stdev([0.60, 0.64, 0.62]))  # sample std (n - 1)
+    assert out[0]["std"] == pytest.approx(0.02)
+    assert out[1]["mean"] == pytest.approx(0.75)
+    assert out[1]["std"] == pytest.approx(0.0707107, rel=1e-5)
+
+
+def test_a_setting_with_one_seed_has_zero_std() -> None:
+    out = aggregate_seeds([_row("model=a", 0.6), _row("model=b", 0.7), _row("model=b", 0.9)])
+    assert out[0] == {"setting": "model=a", "runs": 1, "mean": pytest.approx(0.6), "std": 0.0, "zero_shot": 0.5}
+    assert out[1]["runs"] == 2 and out[1]["mean"] == pytest.approx(0.8)
+
+
+def test_overrides_shared_by_every_job_name_no_setting() -> None:
+    out = aggregate_seeds([_row("model=a loss=mnrl", 0.5), _row("model=a loss=mnrl", 0.7)])
+    assert len(out) == 1
+    assert out[0]["setting"] == "(defaults)" and out[0]["runs"] == 2 and out[0]["mean"] == pytest.approx(0.6)
+    single = aggregate_seeds([_row("", 0.3)])
+    assert [(s["setting"], s["runs"], s["std"]) for s in single] == [("(defaults)", 1, 0.0)]
+
+
+def test_failed_running_and_metricless_jobs_are_left_out() -> None:
+    rows = [
+        _row("model=a", 0.6),
+        _row("model=a", None),  # ok, but no fine-tuned figure
+        _row("model=a", 0.9, status="FAILED"),
+        _row("model=b", None, status="running"),
+        _row("model=c", None),  # every run of the setting lacks a figure: no line for it
+        _row("model=a", 0.8),
+    ]
+    out = aggregate_seeds(rows)
+    assert [(s["setting"], s["runs"]) for s in out] == [("model=a", 2)]
+    assert out[0]["mean"] == pytest.approx(0.7)
+
+
+def test_no_finished_jobs_give_no_groups() -> None:
+    assert aggregate_seeds([]) == []
+    assert aggregate_seeds([_row("model=a", None, status="FAILED"), _row("model=b", None, status="running")]) == []
+
+
+def test_settings_differing_in_several_overrides() -> None:
+    rows = [
+        _row("model=a loss=mnrl lr=1", 0.1),
+        _row("model=a loss=cached lr=1", 0.2),
+        _row("model=b loss=mnrl lr=1", 0.3),
+        _row("model=a loss=mnrl lr=1", 0.3),
+    ]
+    out = {s["setting"]: (s["runs"], s["mean"]) for s in aggregate_seeds(rows)}
+    assert out == {
+        "model=a loss=mnrl": (2, pytest.approx(0.2)),
+        "model=a loss=cached": (1, pytest.approx(0.2)),
+        "model=b loss=mnrl": (1, pytest.approx(0.3)),
+    }
+
+
+def test_the_inputs_are_not_modified() -> None:
+    rows = [_row("model=a", 0.6), _row("model=a", 0.8)]
+    snapshot = [dict(r) for r in rows]
+    aggregate_seeds(rows)
+    assert rows == snapshot
