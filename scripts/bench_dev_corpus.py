@@ -38,7 +38,9 @@ def main() -> int:
     prompts = dict(cfg.model.prompts) if cfg.model.prompts else None
     size = cfg.dataset.dev_corpus_size
     evaluators = {
-        f"dev_{fill}_{size}": build_evaluator(cfg.evaluator, EvalInputs(data, "dev", prompts, None, size, cfg.seed, fill))
+        f"dev_{fill}_{size}": build_evaluator(
+            cfg.evaluator, EvalInputs(data, "dev", prompts, None, size, cfg.seed, fill)
+        )
         for fill in ("random", "bm25")
     }
     evaluators["test_full"] = build_evaluator(cfg.evaluator, EvalInputs(data, "test", prompts))

@@ -22,11 +22,13 @@ from omegaconf import OmegaConf
 
 def hydra_quote(value: str) -> str:
     """``value`` as a Hydra override value that parses back to exactly ``value``: single-quoted; in Hydra's quoted
-    strings only backslashes before a quote or at the end are escapes, and ``${`` would start an interpolation."""
+    strings only backslashes before a quote, before ``${`` or at the end are escapes, and ``${`` would start an
+    interpolation."""
     import re
 
     out = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
-    return "'" + out.replace("${", "\\${") + "'"
+    # backslashes right before `${` are doubled too (else one would escape the next), then `${` is escaped
+    return "'" + re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", out) + "'"
 
 
 def main() -> int:

@@ -41,6 +41,13 @@ _INPUT_ATTRS = (
     "negatives",
     "query_prompt",
     "corpus_prompt",
+    # settings that change the figures or their names: IR cut-offs, the evaluator's name (in the raw keys)
+    "mrr_at_k",
+    "ndcg_at_k",
+    "accuracy_at_k",
+    "precision_recall_at_k",
+    "map_at_k",
+    "name",
 )
 
 

@@ -15,7 +15,11 @@ REDACTED = "<redacted>"
 
 # words that contain a marker but name no secret (bm25 / evaluator `tokenizer`, `author`, `keywords`, token counts,
 # Hydra's `override_dirname.exclude_keys`)
-_NOT_SECRET = re.compile(r"tokeniz\w*|authors?|authored|keywords?|(?:max|num|n|special)_tokens\w*|exclude_keys")
+# (whole words only: `author` must not hide `authorization`, nor `n_tokens` hide `session_tokens`)
+_NOT_SECRET = re.compile(
+    r"(?<![a-z0-9])(?:tokeniz(?:ers?|ation|ed?)|authors?|authored|keywords?|(?:max|num|n|special)_tokens"
+    r"|exclude_keys)(?![a-z0-9])"
+)
 # an unresolved `${oc.env:NAME}` holds the variable's name, not its value: keep it so that reruns work
 _ENV_REFERENCE = re.compile(r"\$\{oc\.env:[A-Za-z_]\w*\}")
 # `name: value` or `name=value` inside an override value or a joined override string (Hydra's override_dirname)

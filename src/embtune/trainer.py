@@ -109,12 +109,18 @@ def check_counts(args: dict) -> None:
         fraction = key in STEP_INTERVALS and isinstance(value, float) and 0 < value < 1  # a share of all steps
         if fraction:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != int(value):
+        whole = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not whole or value <= 0 or value != int(value):
             raise EmbtuneError(
                 f"trainer.args.{key}={value!r}: must be a whole number >= 1. Fix: e.g. trainer.args.{key}=16."
             )
     epochs, steps = args.get("num_train_epochs", 1), args.get("max_steps", -1)
-    if (steps is None or steps <= 0) and not (isinstance(epochs, (int, float)) and epochs > 0):
+    for key, value in (("num_train_epochs", epochs), ("max_steps", steps)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+        ):
+            raise EmbtuneError(f"trainer.args.{key}={value!r}: must be a number. Fix: e.g. trainer.args.{key}=3.")
+    if (steps is None or steps <= 0) and not (epochs is not None and epochs > 0):
         raise EmbtuneError(
             f"trainer.args.num_train_epochs={epochs!r} with no max_steps: nothing would be trained. "
             "Fix: num_train_epochs > 0 or max_steps >= 1."

@@ -72,13 +72,6 @@ def test_queries_without_judgements_do_not_count() -> None:
     assert evaluator_fingerprint(_ir(queries={**QUERIES, "q3": "something else"})) == evaluator_fingerprint(_ir())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: the cut-offs (ndcg_at_k, mrr_at_k, map_at_k, accuracy_at_k, precision_recall_at_k) are neither "
-    "in _INPUT_ATTRS nor in InformationRetrievalEvaluator.get_config_dict(), so a cached zero-shot entry "
-    "computed with other cut-offs is reused (missing e.g. ndcg@100)",
-)
 @pytest.mark.parametrize(
     "cutoffs",
     [{"ndcg_at_k": [10, 100]}, {"mrr_at_k": [100]}, {"map_at_k": [10]}, {"precision_recall_at_k": [10, 100]}],

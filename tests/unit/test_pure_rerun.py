@@ -79,11 +79,6 @@ def test_values_reach_the_config_unchanged(value: str) -> None:
     assert _through_hydra(value) == value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a backslash right before '${' is not doubled, so Hydra reads '\\\\' as one escaped backslash and "
-    "'${...}' as a live interpolation (error or a lost backslash)",
-)
 @pytest.mark.parametrize("value", ["a\\${b}", "C:\\dir\\${x}"])
 def test_a_backslash_before_an_interpolation_survives(value: str) -> None:
     assert _through_hydra(value) == value
