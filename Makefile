@@ -20,7 +20,7 @@ endif
 export RUN
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format train train-scifact data-scifact mine bench-mining eval check-eval \
+.PHONY: help install test test-fast test-unit lint format train train-scifact data-scifact mine bench-mining eval check-eval \
 	sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume bench-scale bench-scifact train-ddp
 
 help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
@@ -45,6 +45,9 @@ test: $(STAMP)  ## the whole test suite (tests reading ../shared/data skip when 
 
 test-fast: $(STAMP)  ## the suite without the tests that load real pretrained weights
 	"$(PY)" -m pytest -q -m "not slow"
+
+test-unit: $(STAMP)  ## only the pure helpers (tests/unit: no model, no subprocess; seconds)
+	"$(PY)" -m pytest -q tests/unit
 
 lint: $(STAMP)  ## ruff check + format check
 	"$(VENV)/bin/ruff" check src tests scripts

@@ -18,11 +18,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from embtune.dataset.splits import evaluation_split
 from embtune.errors import EmbtuneError
-from embtune.evaluator import evaluate_model, evaluator_needs
-from embtune.metrics_table import with_deltas
+from embtune.evaluator import evaluator_needs
 from embtune.mining import mine_cached
 from embtune.model import ResolvedModel, load_base_model, load_model, resolve_model, weights_sha256
-from embtune.pipeline import baselines, build_evaluation, load_data, record
+from embtune.pipeline import baselines, build_evaluation, evaluate_shipped, load_data, record
 from embtune.run.failure import run_or_fail
 from embtune.run.legacy import upgrade
 from embtune.run.record import run_info
@@ -76,10 +75,8 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             else resolve_model(str(path), cfg.paths.cache_dir)
         )
         model = load_model(OmegaConf.merge(cfg.model, {"max_seq_length": None}), tuned)
-        metrics["fine_tuned"] = evaluate_model(model, evaluation.final)
+        metrics = evaluate_shipped(metrics, model, evaluation)
         models["evaluated"] = {"path": str(tuned.path), "weights_sha256": tuned.weights_sha256}
-        if "zero_shot" in metrics or "bm25" in metrics:
-            metrics = with_deltas(metrics)
     record(out_dir, metrics, run_info(models=models, dataset_fingerprint=data.fingerprint()))
     return metrics
 

@@ -24,7 +24,7 @@ from embtune.dataset.checks import build_report, enforce
 from embtune.dataset.splits import carve_dev_split, evaluation_split
 from embtune.dataset.types import RetrievalData
 from embtune.evaluator import EvalInputs, build_evaluator, evaluate_bm25, evaluate_model, evaluator_needs
-from embtune.metrics_table import format_table
+from embtune.metrics_table import format_table, with_deltas
 from embtune.mining import mine_cached
 from embtune.model import ResolvedModel, model_prompts
 from embtune.run.files import write_json_atomic
@@ -169,6 +169,20 @@ def baselines(
         main = metrics["main_metric"]
         log.info("zero-shot %s: %.4f%s", main, metrics["zero_shot"].get(main, float("nan")), " (cached)" if hit else "")
     return metrics, hit
+
+
+def evaluate_shipped(
+    metrics: dict[str, Any], model: SentenceTransformer, evaluation: Evaluation, shipped_is_base: bool = False
+) -> dict[str, Any]:
+    """``fine_tuned`` (the model shipped) on the evaluation split, with the deltas; the zero-shot figures again when
+    the base itself is shipped (same weights, same inputs: no second encoding)."""
+    if evaluation.final is None:
+        return metrics
+    if shipped_is_base and "zero_shot" in metrics:
+        metrics["fine_tuned"] = dict(metrics["zero_shot"])
+    else:
+        metrics["fine_tuned"] = evaluate_model(model, evaluation.final)
+    return with_deltas(metrics) if "zero_shot" in metrics or "bm25" in metrics else metrics
 
 
 # -- record ---------------------------------------------------------------------------------------------------------

@@ -19,12 +19,19 @@ from sentence_transformers import SentenceTransformer
 from transformers import set_seed
 
 from embtune.cache import cached_evaluation
-from embtune.evaluator import evaluate_model, primary_metric_key
+from embtune.evaluator import primary_metric_key
 from embtune.logger import build_logger, resolved_config
 from embtune.loss import build_loss, check_loss_accepts_format
-from embtune.metrics_table import with_deltas
 from embtune.model import ResolvedModel, load_base_model
-from embtune.pipeline import Evaluation, baselines, build_evaluation, data_splits, prepare_data, record
+from embtune.pipeline import (
+    Evaluation,
+    baselines,
+    build_evaluation,
+    data_splits,
+    evaluate_shipped,
+    prepare_data,
+    record,
+)
 from embtune.run.checkpoints import check_keep, prune_checkpoints
 from embtune.run.failure import raise_on_signals, run_or_fail, sweep_group
 from embtune.run.record import run_info
@@ -75,24 +82,32 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     )
     if selection.selected == "base":
         model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)  # the untouched base weights
-    if evaluation.final is not None:
-        shipped_is_base = selection.selected == "base" and "zero_shot" in metrics
-        metrics["fine_tuned"] = (
-            dict(metrics["zero_shot"]) if shipped_is_base else evaluate_model(model, evaluation.final)
-        )
-        metrics = with_deltas(metrics)
+    metrics = evaluate_shipped(metrics, model, evaluation, shipped_is_base=selection.selected == "base")
     metrics["train"] = train_record(tuned, selection, prepared.stats, model, checkpoint)
     logger.log_final(metrics)
 
-    # 8. Save the model and the run's record; metrics.json last (its presence means "finished"). Under DDP
+    # 8. Save the model and the run's record, metrics.json last; drop what only a resume needs. Under DDP
     #    (torchrun) every rank ran the recipe in the same run dir; only rank 0 writes.
-    if not tuned.trainer.is_world_process_zero():
-        return metrics
-    if cfg.save_model:
-        model.save(str(run_dir / "model"))
-    info = run_info(
+    if tuned.trainer.is_world_process_zero():
+        info = run_record(cfg, prepared.stats, resolved, cache_hit, config, forced_changes, model)
+        save_run(cfg, run_dir, model, metrics, tuned, info)
+        logger.finish()
+    return metrics
+
+
+def run_record(
+    cfg: DictConfig,
+    stats: dict[str, Any],
+    resolved: ResolvedModel,
+    cache_hit: bool,
+    config: dict[str, Any],
+    forced_changes: list[str],
+    model: SentenceTransformer,
+) -> dict[str, Any]:
+    """run_info.json: what the run needs to be re-run and trusted."""
+    return run_info(
         run_name=cfg.run_name,
-        dataset_fingerprint=prepared.stats["fingerprint"],
+        dataset_fingerprint=stats["fingerprint"],
         model={"name_or_path": cfg.model.name_or_path, **resolved.as_record()},
         trust_remote_code=bool(cfg.model.trust_remote_code),
         zero_shot_cache_hit=cache_hit,
@@ -101,13 +116,24 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         device=str(model.device),
         cuda=torch.cuda.is_available(),
     )
+
+
+def save_run(
+    cfg: DictConfig,
+    run_dir: Path,
+    model: SentenceTransformer,
+    metrics: dict[str, Any],
+    tuned: FineTuned,
+    info: dict[str, Any],
+) -> None:
+    """model/, run_info.json, metrics.json (last: "finished"); then optimizer checkpoints, needed only to resume,
+    are pruned (trainer.keep_checkpoints: none | best | all). Without model/ (save_model=false) the best
+    checkpoint's weights are the only copy: never dropped."""
+    if cfg.save_model:
+        model.save(str(run_dir / "model"))
     record(run_dir, metrics, info)
-    # finished: optimizer checkpoints are only needed to resume (trainer.keep_checkpoints: none | best | all);
-    # without model/ (save_model=false) the best checkpoint's weights are the only copy: never dropped
     keep = cfg.trainer.keep_checkpoints if cfg.save_model or cfg.trainer.keep_checkpoints == "all" else "best"
     prune_checkpoints(run_dir / "checkpoints", keep, tuned.trainer.state.best_model_checkpoint)
-    logger.finish()
-    return metrics
 
 
 def base_dev_metrics(
