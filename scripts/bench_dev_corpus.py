@@ -21,7 +21,7 @@ from pathlib import Path
 from omegaconf import OmegaConf, open_dict
 
 from embtune.evaluator import EvalInputs, build_evaluator, evaluate_model
-from embtune.model import ResolvedModel, load_model, resolve_model, weights_sha256
+from embtune.model import ResolvedModel, load_model, model_prompts, resolve_model, weights_sha256
 from embtune.pipeline import load_data
 
 
@@ -35,7 +35,7 @@ def main() -> int:
     with open_dict(cfg):
         cfg.paths.data_dir = args.data_dir
     data = load_data(cfg)
-    prompts = dict(cfg.model.prompts) if cfg.model.prompts else None
+    prompts = model_prompts(cfg.model)
     size = cfg.dataset.dev_corpus_size
     evaluators = {
         f"dev_{fill}_{size}": build_evaluator(

@@ -13,7 +13,7 @@ from conftest import only_run_dir, run_cli
 
 # one thread per process: the suite shares 2 cores, and spinning OpenMP threads slow a contended run down ~4x
 ENV = {"OMP_NUM_THREADS": "1"}
-TINY = ["model=tiny", "trainer=debug", "evaluate_bm25=false", "save_model=false", "mining=bm25"]
+TINY = ["model=tiny", "trainer=debug", "evaluate_bm25=false", "save_model=false", "mining=bm25", "data_format=triplets"]
 
 
 def _train(out: Path, cache: Path) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -82,11 +82,11 @@ class WandbLogger(Logger):
         mode: str = "offline",
         entity: str | None = None,
         group: str | None = None,
-        tags: list[str] | None = None,
+        tags: Sequence[str] = (),
         api_key: str | None = None,
     ) -> None:
         super().__init__(name)
-        self.project, self.mode, self.entity, self.group, self.tags = project, mode, entity, group, list(tags or [])
+        self.project, self.mode, self.entity, self.group, self.tags = project, mode, entity, group, list(tags)
         self.api_key = api_key
 
     def start(self, cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]:

@@ -135,7 +135,7 @@ def mine_dense_negatives(
     range_min: int = 0,
     range_max: int = 50,
     num_negatives: int = 1,
-    relative_margin: float | None = None,
+    relative_margin: float | None = 0.05,
     sampling_strategy: str = "top",
     batch_size: int = 32,
     absolute_margin: float | None = None,
@@ -154,7 +154,7 @@ def mine_dense_negatives(
     from datasets import Dataset
     from sentence_transformers import mine_hard_negatives
 
-    from embtune.model import load_base_model
+    from embtune.model import load_base_model, model_prompts
 
     model = OmegaConf.create(model) if isinstance(model, dict) else model
     st_model, _ = load_base_model(model, cache_dir)
@@ -162,7 +162,7 @@ def mine_dense_negatives(
     pairs = [(data.queries[q], data.corpus[d]) for q in sorted(qrels) for d in sorted(qrels[q])]
     corpus_ids = list(data.corpus)
     text_to_id = {data.corpus[d]: d for d in reversed(corpus_ids)}
-    prompts = dict(model.prompts) if model.get("prompts") else {}
+    prompts = model_prompts(model) or {}
     mined = mine_hard_negatives(
         Dataset.from_dict({"query": [p[0] for p in pairs], "positive": [p[1] for p in pairs]}),
         st_model,

@@ -73,6 +73,8 @@ def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> Prepa
         negatives[split] = data.negatives
         held_out_for_eval = split != "train" and "evaluator" in cfg  # prepare alone builds rows for every split
         wanted = evaluator_needs(cfg.evaluator, "negatives") if held_out_for_eval else format_needs(fmt, "negatives")
+        if not wanted and cfg.mining.name != "none" and split == "train":
+            log.warning("mining=%s skipped: data_format=%s trains without negatives", cfg.mining.name, fmt.name)
         if wanted and cfg.mining.name != "none" and data.qrels.get(split) and not trains_as_written(data, split, fmt):
             mined, stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
             # the source's own (labeled) negatives first, mined ones after: mining adds, never replaces

@@ -8,16 +8,8 @@ import pytest
 import torch
 
 from embtune.errors import EmbtuneError
+from embtune.trainer import POSITIVE_INTS as COUNTS
 from embtune.trainer import check_counts, precision_flags
-
-COUNTS = (
-    "per_device_train_batch_size",
-    "per_device_eval_batch_size",
-    "gradient_accumulation_steps",
-    "eval_steps",
-    "save_steps",
-    "logging_steps",
-)
 
 
 def test_sane_arguments_pass() -> None:
