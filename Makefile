@@ -12,16 +12,18 @@ NPROC ?= 2
 # Paths reach the recipes through the environment, never pasted into shell text: any legal path works
 # (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir. Exported to the targets
 # that read the shared data, and to all when set explicitly (so `make resume` keeps the run's own data dir).
-DATA_TARGETS := train-scifact data-scifact bench-mining eval check-eval bench-scifact
+DATA_TARGETS := train train-scifact data-scifact bench-mining eval merge check-eval bench-scifact
 $(DATA_TARGETS): export EMBTUNE_DATA_DIR := $(DATA_DIR)
 ifneq ($(origin DATA_DIR)$(origin EMBTUNE_DATA_DIR),fileundefined)
 export EMBTUNE_DATA_DIR := $(DATA_DIR)
 endif
 export RUN
+REPO ?=
+export REPO
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-fast test-unit lint format train train-scifact data-scifact mine bench-mining eval check-eval \
-	sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync rerun resume bench-scale bench-scifact train-ddp
+	sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync merge push rerun resume bench-scale bench-scifact train-ddp
 
 help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +95,15 @@ sweep-seeds: $(STAMP)  ## one recipe over seeds 1,2,3 (mean ± std in summary.md
 
 wandb-sync: $(STAMP)  ## upload offline W&B runs under outputs/ (after `wandb login`)
 	find outputs -type d -name 'offline-run-*' -exec "$(VENV)/bin/wandb" sync {} \;
+
+merge: $(STAMP)  ## mix a run's model with its base (alphas 0..1), pick on dev + regression: make merge RUN=<run> [ARGS="merge.pick=max_regression_drop"]
+	@test -n "$$RUN" || { echo 'error: make merge needs RUN=<run dir>'; exit 2; }
+	"$(PY)" scripts/rerun.py --eval "$$RUN" -- merge=interpolate $(ARGS)
+
+push: $(STAMP)  ## upload a run's model/ with its evidence card to the Hub: make push RUN=<run> REPO=<user/name>
+	@test -n "$$RUN" || { echo 'error: make push needs RUN=<run dir>'; exit 2; }
+	@test -n "$$REPO" || { echo 'error: make push needs REPO=<user/name>'; exit 2; }
+	"$(PY)" scripts/push.py "$$RUN" "$$REPO"
 
 rerun: $(STAMP)  ## re-run a recorded run with the same overrides: make rerun RUN=outputs/train/runs/<run> [ARGS=...]
 	@test -n "$$RUN" || { echo 'error: make rerun needs RUN=<run dir>'; exit 2; }

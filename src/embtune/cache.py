@@ -48,6 +48,7 @@ _INPUT_ATTRS = (
     "precision_recall_at_k",
     "map_at_k",
     "name",
+    "graded_qrels",
 )
 
 

@@ -2,8 +2,10 @@
 
     python -m embtune.eval model_path=outputs/train/runs/<run>     # = make eval RUN=outputs/train/runs/<run>
     python -m embtune.eval model=mpnet dataset=scifact paths.data_dir=../shared/data
+    python -m embtune.eval model_path=<run> merge=interpolate     # = make merge RUN=<run>: base/run mixes, pick saved
 
-Writes metrics.json (bm25 / zero_shot / fine_tuned / delta), the shape train.py writes.
+Writes metrics.json (bm25 / zero_shot / fine_tuned / delta, regression), the shape train.py writes; with
+merge=interpolate also merge.png and the picked mix as model/ in its own dir.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from embtune.dataset.splits import evaluation_split
 from embtune.errors import EmbtuneError
 from embtune.evaluator import evaluator_needs
+from embtune.merge import ship_merge
 from embtune.mining import mine_cached
 from embtune.model import ResolvedModel, load_base_model, load_model, resolve_model, weights_sha256
 from embtune.pipeline import baselines, build_evaluation, evaluate_shipped, load_data, record
+from embtune.regression import Regression
 from embtune.run.failure import run_or_fail
 from embtune.run.legacy import upgrade
 from embtune.run.record import run_info
@@ -46,6 +50,7 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
         cfg.mining = run_cfg.mining
         if cfg.use_run_dataset:
             cfg.dataset = run_cfg.dataset
+            cfg.seed = run_cfg.seed  # the same dev split carved from train (what merge=interpolate picks on)
         cfg.model_path = str(run_dir / "model")
     return cfg
 
@@ -61,9 +66,11 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     negatives = {split: data.negatives}
     if evaluator_needs(cfg.evaluator, "negatives") and cfg.mining.name != "none":  # held-out negatives as in training
         negatives[split], _ = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
-    evaluation = build_evaluation(cfg, data, negatives, with_dev=False)
+    merging = bool(cfg.merge.get("alphas")) and bool(cfg.model_path)  # merge=interpolate: mix base and run, pick
+    evaluation = build_evaluation(cfg, data, negatives, with_dev=merging)
     base, resolved = load_base_model(cfg.model, cfg.paths.cache_dir) if cfg.evaluate_zero_shot else (None, None)
     metrics, _ = baselines(cfg, data, evaluation, base, resolved)
+    regression = Regression.measure_base(cfg, base, resolved) if base is not None else None
     models: dict[str, Any] = {}
     if resolved is not None:
         models["base"] = {"name_or_path": cfg.model.name_or_path, "weights_sha256": resolved.weights_sha256}
@@ -75,7 +82,13 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             else resolve_model(str(path), cfg.paths.cache_dir)
         )
         model = load_model(OmegaConf.merge(cfg.model, {"max_seq_length": None}), tuned)
+        model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets if regression else [], out_dir)
         metrics = evaluate_shipped(metrics, model, evaluation)
+        if regression is not None and (block := regression.block(model)):
+            metrics["regression"] = block
+        if merged:
+            metrics["merge"] = merged
+            model.save(str(out_dir / "model"))  # the mix picked; the run's own model/ stays as it was
         models["evaluated"] = {"path": str(tuned.path), "weights_sha256": tuned.weights_sha256}
     record(out_dir, metrics, run_info(models=models, dataset_fingerprint=data.fingerprint()))
     return metrics

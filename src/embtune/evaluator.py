@@ -13,8 +13,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformer
@@ -58,6 +59,48 @@ def needs(*what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     return mark
 
 
+class GradedIREvaluator(InformationRetrievalEvaluator):
+    """sentence-transformers' InformationRetrievalEvaluator with nDCG@k over graded relevance.
+
+    sentence-transformers judges relevance as a set, so relevance 2 counts as 1 and nDCG differs from the figure
+    MTEB and BEIR publish (trec_eval's, over graded qrels, via pytrec_eval). Here nDCG@k is trec_eval's
+    (``pytrec_eval``, linear gains) on the very ranking the evaluator made (its tie order kept); the other metrics
+    (MRR, MAP, recall, precision, accuracy) stay sentence-transformers', relevance-as-set as published too.
+    On binary judgements both nDCGs are the same number.
+    """
+
+    def __init__(self, *args: Any, graded_qrels: dict[str, dict[str, int]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.graded_qrels = graded_qrels
+
+    def compute_metrics(self, queries_result_list: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        scores = super().compute_metrics(queries_result_list)
+        scores["ndcg@k"] = graded_ndcg(self.queries_ids, queries_result_list, self.graded_qrels, self.ndcg_at_k)
+        return scores
+
+
+def graded_ndcg(
+    query_ids: list[str], results: list[list[dict[str, Any]]], qrels: dict[str, dict[str, int]], ks: list[int]
+) -> dict[int, float]:
+    """Mean trec_eval nDCG@k (pytrec_eval ``ndcg_cut.k``) of ranked hits per query over graded ``qrels``.
+
+    The hits are ranked as sentence-transformers ranks them (score, then corpus id) and handed to trec_eval as
+    strictly decreasing scores, so trec_eval's own tie order (doc id, descending) never reorders them.
+    """
+    import pytrec_eval
+
+    run = {}
+    for qid, hits in zip(query_ids, results, strict=True):
+        ranked = sorted(hits, key=lambda h: (-h["score"], h["corpus_id"]))
+        run[qid] = {str(h["corpus_id"]): float(len(ranked) - i) for i, h in enumerate(ranked)}
+    judged = {qid: {str(d): int(r) for d, r in qrels[qid].items()} for qid in query_ids}
+    per_query = pytrec_eval.RelevanceEvaluator(judged, {f"ndcg_cut.{k}" for k in ks}).evaluate(run)
+    return {
+        k: float(np.mean([per_query.get(q, {}).get(f"ndcg_cut_{k}", 0.0) for q in query_ids])) if query_ids else 0.0
+        for k in ks
+    }
+
+
 def ir_evaluator(
     inputs: EvalInputs,
     name: str,
@@ -68,7 +111,7 @@ def ir_evaluator(
     map_at_k: list[int],
     batch_size: int = 32,
 ) -> InformationRetrievalEvaluator:
-    """InformationRetrievalEvaluator for one split over the corpus (or a subsample of it).
+    """Graded-relevance InformationRetrievalEvaluator for one split over the corpus (or a subsample of it).
 
     ``inputs.corpus_size`` keeps every relevant doc of the split plus distractors up to that size
     (``inputs.corpus_fill``): cheap dev evaluation during training on large corpora. Prompts (e5's ``query: `` /
@@ -79,7 +122,8 @@ def ir_evaluator(
     if inputs.corpus_size is not None and inputs.corpus_size < len(corpus):
         corpus = subsample_corpus(data, qrels, inputs.corpus_size, inputs.seed, inputs.corpus_fill)
     prompts = inputs.prompts or {}
-    return InformationRetrievalEvaluator(
+    return GradedIREvaluator(
+        graded_qrels=qrels,
         queries={q: data.queries[q] for q in qrels},
         corpus=corpus,
         relevant_docs={q: set(docs) for q, docs in qrels.items()},

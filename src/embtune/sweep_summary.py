@@ -34,6 +34,7 @@ COLUMNS = [
     "delta",
     "delta_rel",
     "selected",
+    "regression_delta",
     "train_seconds",
     "device",
     "est_cost_usd",
@@ -68,6 +69,12 @@ def _job_row(job_dir: Path, cost_per_hour: float) -> dict[str, Any]:
             "delta_rel": m.get("delta", {}).get("vs_zero_shot_rel"),
             # "base": fine-tuning did not beat the base model on dev, and the base was shipped
             "selected": m.get("train", {}).get("selected"),
+            # what fine-tuning did to the general-purpose sets: mean delta (fine-tuned - base) over regression/
+            "regression_delta": (
+                sum(r["delta"] for r in m["regression"].values()) / len(m["regression"])
+                if m.get("regression")
+                else None
+            ),
             "train_seconds": seconds,
             "device": m.get("train", {}).get("device"),
             "est_cost_usd": round(seconds / 3600 * cost_per_hour, 4),
@@ -164,6 +171,9 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
             ax.text(j, 0.02, r["status"], ha="center", va="bottom", color="red", rotation=90)
         elif r.get("selected") == "base":  # fine-tuning lost on dev: the base model was shipped
             ax.text(j + 0.27, 0.02, "base kept", ha="center", va="bottom", color="black", rotation=90, fontsize=8)
+        if r.get("regression_delta") is not None:  # what fine-tuning did elsewhere, above the job's bars
+            top = max(r.get(k) or 0.0 for k in ("bm25", "zero_shot", "fine_tuned"))
+            ax.text(j, top + 0.02, f"regr. {r['regression_delta']:+.3f}", ha="center", va="bottom", fontsize=8)
     metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
     ax.set_xticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylabel(metric)

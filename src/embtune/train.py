@@ -19,9 +19,11 @@ from sentence_transformers import SentenceTransformer
 from transformers import set_seed
 
 from embtune.cache import cached_evaluation
+from embtune.card import add_to_card
 from embtune.evaluator import primary_metric_key
 from embtune.logger import build_logger, resolved_config
 from embtune.loss import build_loss, check_loss_accepts_format
+from embtune.merge import ship_merge
 from embtune.model import ResolvedModel, load_base_model
 from embtune.pipeline import (
     Evaluation,
@@ -32,8 +34,9 @@ from embtune.pipeline import (
     prepare_data,
     record,
 )
+from embtune.regression import Regression
 from embtune.run.checkpoints import check_keep, prune_checkpoints
-from embtune.run.failure import raise_on_signals, run_or_fail, sweep_group
+from embtune.run.failure import job_overrides, raise_on_signals, run_or_fail, sweep_group
 from embtune.run.record import run_info
 from embtune.run.resume import record_config, resume_checkpoint
 from embtune.selection import Selection, choose_model
@@ -71,19 +74,23 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     #    curves and a candidate for shipping. Zero-shot figures are cached by the weights' sha256.
     metrics, cache_hit = baselines(cfg, data, evaluation, model, resolved)
     base_dev = base_dev_metrics(cfg, evaluation, model, resolved)
+    regression = Regression.measure_base(cfg, model, resolved)  # general-purpose sets: what fine-tuning breaks
 
     # 6. Fine-tune.
     report_to = logger.start(cfg, run_dir, group=sweep_group())
     tuned = fine_tune(cfg, run_dir, model, loss, rows, evaluation.dev, best_metric, base_dev, report_to, checkpoint)
 
-    # 7. Ship the base if no checkpoint beat it on dev; evaluate the model shipped on the evaluation split.
+    # 7. Ship the base if no checkpoint beat it on dev, or a mix of both (merge/); evaluate the model shipped on the
+    #    evaluation split and the regression sets.
     selection = choose_model(
         cfg.trainer, tuned.trainer.state, bool(tuned.args.load_best_model_at_end), base_dev, best_metric
     )
-    if selection.selected == "base":
+    model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets, run_dir)  # alpha 0 is the base
+    if selection.selected == "base" and not merged:
         model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)  # the untouched base weights
-    metrics = evaluate_shipped(metrics, model, evaluation, shipped_is_base=selection.selected == "base")
-    metrics["train"] = train_record(tuned, selection, prepared.stats, model, checkpoint)
+    metrics = evaluate_shipped(metrics, model, evaluation, shipped_is_base=selection.selected == "base" and not merged)
+    metrics |= {k: v for k, v in (("regression", regression.block(model)), ("merge", merged)) if v}
+    metrics["train"] = train_record(tuned, selection, prepared.stats, model, checkpoint, merged)
     logger.log_final(metrics)
 
     # 8. Save the model and the run's record, metrics.json last; drop what only a resume needs. Under DDP
@@ -107,6 +114,7 @@ def run_record(
     """run_info.json: what the run needs to be re-run and trusted."""
     return run_info(
         run_name=cfg.run_name,
+        overrides=job_overrides(),
         dataset_fingerprint=stats["fingerprint"],
         model={"name_or_path": cfg.model.name_or_path, **resolved.as_record()},
         trust_remote_code=bool(cfg.model.trust_remote_code),
@@ -131,9 +139,26 @@ def save_run(
     checkpoint's weights are the only copy: never dropped."""
     if cfg.save_model:
         model.save(str(run_dir / "model"))
+        add_to_card(run_dir / "model", metrics, info, recipe(cfg))
     record(run_dir, metrics, info)
     keep = cfg.trainer.keep_checkpoints if cfg.save_model or cfg.trainer.keep_checkpoints == "all" else "best"
     prune_checkpoints(run_dir / "checkpoints", keep, tuned.trainer.state.best_model_checkpoint)
+
+
+def recipe(cfg: DictConfig) -> dict[str, Any]:
+    """The choices a model card names: model, data, format, loss, mining, key trainer settings."""
+    args = cfg.trainer.args
+    return {
+        "model": cfg.model.name_or_path,
+        "dataset": cfg.dataset.name,
+        "data_format": cfg.data_format.name,
+        "loss": cfg.loss.name,
+        "mining": cfg.mining.name,
+        "epochs": args.get("num_train_epochs"),
+        "max_steps": args.get("max_steps"),
+        "batch_size": args.get("per_device_train_batch_size"),
+        "learning_rate": args.get("learning_rate"),
+    }
 
 
 def base_dev_metrics(
@@ -150,7 +175,12 @@ def base_dev_metrics(
 
 
 def train_record(
-    tuned: FineTuned, selection: Selection, stats: dict[str, Any], model: SentenceTransformer, checkpoint: str | None
+    tuned: FineTuned,
+    selection: Selection,
+    stats: dict[str, Any],
+    model: SentenceTransformer,
+    checkpoint: str | None,
+    merged: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """metrics.json's ``train`` block: what training did, what was shipped and why, what the data stage did."""
     state = tuned.trainer.state
@@ -164,7 +194,11 @@ def train_record(
         # what was shipped as model/ ("base" | "checkpoint-N" | "final") and the dev figures that decided it;
         # selected_dev_metric is what a hyperparameter search should optimize
         "selected": selection.selected,
-        "selected_dev_metric": selection.selected_dev,
+        "selected_dev_metric": (
+            next(r["dev"] for r in merged["alphas"] if r["alpha"] == merged["picked"])
+            if merged
+            else selection.selected_dev
+        ),
         "selection": selection.as_dict(),
         "device": str(model.device),
         "world_size": tuned.args.world_size,

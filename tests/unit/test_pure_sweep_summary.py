@@ -85,3 +85,41 @@ def test_the_inputs_are_not_modified() -> None:
     snapshot = [dict(r) for r in rows]
     aggregate_seeds(rows)
     assert rows == snapshot
+
+
+def test_a_jobs_regression_deltas_reach_the_summary_as_their_mean(tmp_path) -> None:  # noqa: ANN001
+    import csv
+    import json
+
+    from omegaconf import OmegaConf
+
+    from embtune.sweep_summary import write_summary
+
+    job = tmp_path / "0_job"
+    (job / ".hydra").mkdir(parents=True)
+    OmegaConf.save(
+        {
+            "hydra": {
+                "runtime": {"choices": {"model": "tiny", "loss": "mnrl", "data_format": "pairs"}},
+                "overrides": {"task": ["model=tiny"]},
+            }
+        },
+        job / ".hydra" / "hydra.yaml",
+    )
+    OmegaConf.save({"seed": 1}, job / ".hydra" / "config.yaml")
+    regression = {
+        "a": {"metric": "spearman", "zero_shot": 0.8, "fine_tuned": 0.7, "delta": -0.1},
+        "b": {"metric": "spearman", "zero_shot": 0.5, "fine_tuned": 0.55, "delta": 0.05},
+    }
+    metrics = {
+        "main_metric": "ndcg@10",
+        "zero_shot": {"ndcg@10": 0.4},
+        "fine_tuned": {"ndcg@10": 0.5},
+        "regression": regression,
+        "train": {"seconds": 1.0},
+    }
+    (job / "metrics.json").write_text(json.dumps(metrics))
+    write_summary(tmp_path)
+    (row,) = csv.DictReader((tmp_path / "summary.csv").open())
+    assert float(row["regression_delta"]) == pytest.approx(-0.025)
+    assert "regression_delta" in (tmp_path / "summary.md").read_text()

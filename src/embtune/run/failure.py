@@ -10,6 +10,7 @@ from typing import TypeVar
 from hydra.errors import CompactHydraException
 
 from embtune.errors import EmbtuneError, user_error
+from embtune.redact import redact_argv
 
 T = TypeVar("T")
 
@@ -96,6 +97,15 @@ def sweep_group() -> str | None:
         return None
     hydra_cfg = HydraConfig.get()
     return Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+def job_overrides() -> list[str] | None:
+    """This job's own command-line overrides (a sweep job's values resolved), secrets redacted; None outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return redact_argv(list(HydraConfig.get().overrides.task))
 
 
 def raise_on_signals(run_dir: Path) -> None:
