@@ -28,9 +28,8 @@ def _current(*overrides: str) -> dict:
 def test_a_v1_record_upgrades_to_the_config_the_same_command_composes_today() -> None:
     old = json.loads(RECORD.read_text())
     assert "kinds" in old["evaluator"] and "rows" not in old["data_format"]  # the old shape, really
-    changes = [
-        c for c in config_diff(upgrade(old), _current("experiment=default_minilm"), []) if not c.startswith(MACHINE)
-    ]
+    current = _current("experiment=default_minilm")
+    changes = [c for c in config_diff(upgrade(old, current=current), current, []) if not c.startswith(MACHINE)]
     assert changes == []
     # without the upgrade, resuming that run would be refused for config changes
     assert [c for c in config_diff(old, _current("experiment=default_minilm"), []) if not c.startswith(MACHINE)]

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 MOVED_TARGETS = {"embtune.data.": "embtune.dataset.sources."}
+ADDED_GROUPS = ("regression", "merge")  # config groups a v1 record cannot hold
 EVALUATOR_KINDS = {
     ("ir",): "ir",
     ("ir", "triplet"): "ir_triplet",
@@ -46,12 +47,17 @@ def _retarget(node: Any) -> Any:
     return node
 
 
-def upgrade(config: dict[str, Any], resolved: bool = True) -> dict[str, Any]:
+def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, Any] | None = None) -> dict[str, Any]:
     """The recorded job config in today's shape (unchanged when already current).
 
     ``resolved``: the record has its interpolations resolved (config.json), so group entries taken from today's
-    YAMLs get the recorded values where they refer to them (batch size, negatives per pair)."""
+    YAMLs get the recorded values where they refer to them (batch size, negatives per pair). ``current``: the config
+    being resumed with; config groups added since the record was written (ADDED_GROUPS) are taken from it, since
+    the recorded run had no such choice to make."""
     config = _retarget(copy.deepcopy(config))
+    for group in ADDED_GROUPS:
+        if current is not None and group not in config and group in current:
+            config[group] = copy.deepcopy(current[group])
     evaluator = config.get("evaluator")
     if isinstance(evaluator, dict) and "kinds" in evaluator:
         option = EVALUATOR_KINDS.get(tuple(evaluator.pop("kinds")), "ir")

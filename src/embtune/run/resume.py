@@ -69,7 +69,7 @@ def check_resumable(resume_cfg: DictConfig, run_dir: Path, config: dict[str, Any
         )
         return []
     changes = config_diff(
-        upgrade(json.loads(record.read_text(encoding="utf-8"))), config, list(resume_cfg.allow_changes)
+        upgrade(json.loads(record.read_text(encoding="utf-8")), current=config), config, list(resume_cfg.allow_changes)
     )
     if changes and not resume_cfg.force:
         more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
