@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from embtune.dataset.splits import evaluation_split
 from embtune.errors import EmbtuneError
 from embtune.evaluator import evaluator_needs
+from embtune.loss import matryoshka_dims
 from embtune.merge import ship_merge
 from embtune.mining import mine_cached
 from embtune.model import ResolvedModel, load_base_model, load_model, resolve_model, weights_sha256
@@ -48,6 +49,8 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
         cfg.model = run_cfg.model
         cfg.evaluator = run_cfg.evaluator
         cfg.mining = run_cfg.mining
+        if "loss" in run_cfg:  # Matryoshka dims: per-dimension figures as the run reported them
+            cfg.loss = run_cfg.loss
         if cfg.use_run_dataset:
             cfg.dataset = run_cfg.dataset
             cfg.seed = run_cfg.seed  # the same dev split carved from train (what merge=interpolate picks on)
@@ -83,7 +86,9 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         )
         model = load_model(OmegaConf.merge(cfg.model, {"max_seq_length": None}), tuned)
         model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets if regression else [], out_dir)
-        metrics = evaluate_shipped(metrics, model, evaluation)
+        metrics = evaluate_shipped(
+            metrics, model, evaluation, dims=matryoshka_dims(cfg.loss) if "loss" in cfg else None
+        )
         if regression is not None and (block := regression.block(model)):
             metrics["regression"] = block
         if merged:

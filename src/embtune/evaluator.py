@@ -278,6 +278,35 @@ def evaluate_model(model: SentenceTransformer, evaluator: SentenceEvaluator) -> 
     return metrics
 
 
+def evaluate_per_dim(
+    model: SentenceTransformer, evaluator: SentenceEvaluator, dims: list[int], metric: str
+) -> dict[str, float]:
+    """The first evaluator's ``metric`` with embeddings truncated to each of ``dims`` (Matryoshka).
+
+    Retrieval encodes the corpus once at full size and truncates it per dimension (the queries are encoded
+    truncated); other evaluators re-encode per dimension. Keys are the dimensions as text (JSON keys).
+    """
+    first = _parts(evaluator)[0]
+    corpus = None
+    if isinstance(first, InformationRetrievalEvaluator):
+        corpus = first.embed_inputs(
+            model,
+            first.corpus,
+            encode_fn_name="document",
+            prompt_name=first.corpus_prompt_name,
+            prompt=first.corpus_prompt,
+        )
+    out = {}
+    for dim in dims:
+        first.truncate_dim = dim
+        try:
+            raw = first(model) if corpus is None else first(model, corpus_embeddings=corpus[:, :dim])
+        finally:
+            first.truncate_dim = None
+        out[str(dim)] = _clean(first, model.similarity_fn_name, raw)[metric]
+    return out
+
+
 def evaluate_bm25(
     evaluator: SentenceEvaluator,
     tokenizer: str = "stem",

@@ -1,4 +1,5 @@
-"""Losses: sentence-transformers' own classes, built from loss/ configs, checked against the data format."""
+"""The loss/ config group: sentence-transformers' own classes, built from loss/ configs, checked against the data
+format, optionally wrapped in MatryoshkaLoss (``loss.matryoshka.dims``)."""
 
 from __future__ import annotations
 
@@ -29,4 +30,24 @@ def build_loss(loss_cfg: DictConfig, model: SentenceTransformer) -> torch.nn.Mod
         guide = copy.deepcopy(model).eval()
         guide.requires_grad_(False)
         extra["guide"] = guide
-    return instantiate(loss_cfg.module, model=model, **extra)
+    loss = instantiate(loss_cfg.module, model=model, **extra)
+    dims = matryoshka_dims(loss_cfg)
+    if dims:
+        from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
+
+        weights = loss_cfg.matryoshka.get("weights")
+        loss = MatryoshkaLoss(model, loss, dims, list(weights) if weights else None)
+    return loss
+
+
+def matryoshka_dims(loss_cfg: DictConfig) -> list[int]:
+    """``loss.matryoshka.dims`` checked: whole numbers > 0, largest first; [] when off."""
+    dims = (loss_cfg.get("matryoshka") or {}).get("dims")
+    if not dims:
+        return []
+    dims = list(dims)
+    if any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims) or dims != sorted(dims, reverse=True):
+        raise EmbtuneError(
+            f"loss.matryoshka.dims={dims}: give whole numbers > 0, largest first, e.g. loss.matryoshka.dims=[384,128]."
+        )
+    return dims

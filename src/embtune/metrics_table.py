@@ -34,4 +34,8 @@ def format_table(metrics: dict[str, Any], keys: tuple[str, ...] = ("ndcg@10", "m
             lines.append(f"{block:<12}" + "".join(f"{metrics[block].get(k, float('nan')):>12.4f}" for k in keys))
     if metrics.get("delta"):
         lines.append("delta: " + ", ".join(f"{k} {v:+.4f}" for k, v in metrics["delta"].items() if v is not None))
+    for block, values in (metrics.get("per_dim") or {}).items():  # Matryoshka: the main metric per dimension
+        lines.append(
+            f"{block} {metrics['main_metric']} per dim: " + ", ".join(f"{d}: {v:.4f}" for d, v in values.items())
+        )
     return "\n".join(lines)

@@ -23,7 +23,15 @@ from embtune.data_format import build_rows, format_needs, trains_as_written
 from embtune.dataset.checks import build_report, enforce
 from embtune.dataset.splits import carve_dev_split, evaluation_split
 from embtune.dataset.types import RetrievalData
-from embtune.evaluator import EvalInputs, build_evaluator, evaluate_bm25, evaluate_model, evaluator_needs
+from embtune.evaluator import (
+    EvalInputs,
+    build_evaluator,
+    evaluate_bm25,
+    evaluate_model,
+    evaluate_per_dim,
+    evaluator_needs,
+)
+from embtune.loss import matryoshka_dims
 from embtune.metrics_table import format_table, with_deltas
 from embtune.mining import mine_cached
 from embtune.model import ResolvedModel, model_prompts
@@ -170,20 +178,34 @@ def baselines(
         )
         main = metrics["main_metric"]
         log.info("zero-shot %s: %.4f%s", main, metrics["zero_shot"].get(main, float("nan")), " (cached)" if hit else "")
+        if dims := matryoshka_dims(cfg.loss) if "loss" in cfg else []:
+            metrics["per_dim"] = {"zero_shot": evaluate_per_dim(model, final, dims, main)}
     return metrics, hit
 
 
 def evaluate_shipped(
-    metrics: dict[str, Any], model: SentenceTransformer, evaluation: Evaluation, shipped_is_base: bool = False
+    metrics: dict[str, Any],
+    model: SentenceTransformer,
+    evaluation: Evaluation,
+    shipped_is_base: bool = False,
+    dims: list[int] | None = None,
 ) -> dict[str, Any]:
     """``fine_tuned`` (the model shipped) on the evaluation split, with the deltas; the zero-shot figures again when
-    the base itself is shipped (same weights, same inputs: no second encoding)."""
+    the base itself is shipped (same weights, same inputs: no second encoding). With Matryoshka ``dims``, the main
+    metric per dimension too."""
     if evaluation.final is None:
         return metrics
     if shipped_is_base and "zero_shot" in metrics:
         metrics["fine_tuned"] = dict(metrics["zero_shot"])
     else:
         metrics["fine_tuned"] = evaluate_model(model, evaluation.final)
+    if dims:
+        per_dim = metrics.setdefault("per_dim", {})
+        per_dim["fine_tuned"] = (
+            dict(per_dim["zero_shot"])
+            if shipped_is_base and "zero_shot" in per_dim
+            else evaluate_per_dim(model, evaluation.final, dims, metrics["main_metric"])
+        )
     return with_deltas(metrics) if "zero_shot" in metrics or "bm25" in metrics else metrics
 
 

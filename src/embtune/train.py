@@ -22,7 +22,7 @@ from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
 from embtune.evaluator import primary_metric_key
 from embtune.logger import build_logger, resolved_config
-from embtune.loss import build_loss, check_loss_accepts_format
+from embtune.loss import build_loss, check_loss_accepts_format, matryoshka_dims
 from embtune.merge import ship_merge
 from embtune.model import ResolvedModel, load_base_model
 from embtune.pipeline import (
@@ -52,6 +52,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 1. Choices that cannot work together fail here, before any data or model loads. Resuming: a finished run or
     #    a changed config is refused; the newest complete checkpoint is picked.
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
+    matryoshka_dims(cfg.loss)
     check_keep(cfg.trainer.keep_checkpoints)
     config = resolved_config(cfg)
     checkpoint, forced_changes = resume_checkpoint(cfg.resume, run_dir, config)
@@ -88,7 +89,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets, run_dir)  # alpha 0 is the base
     if selection.selected == "base" and not merged:
         model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)  # the untouched base weights
-    metrics = evaluate_shipped(metrics, model, evaluation, shipped_is_base=selection.selected == "base" and not merged)
+    shipped_is_base = selection.selected == "base" and not merged
+    metrics = evaluate_shipped(metrics, model, evaluation, shipped_is_base, matryoshka_dims(cfg.loss))
     metrics |= {k: v for k, v in (("regression", regression.block(model)), ("merge", merged)) if v}
     metrics["train"] = train_record(tuned, selection, prepared.stats, model, checkpoint, merged)
     logger.log_final(metrics)

@@ -85,4 +85,8 @@ def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, An
     model = config.get("model")
     if isinstance(model, dict) and "builder" in model and model["builder"] is None:
         del model["builder"]
+    loss = config.get("loss")
+    if isinstance(loss, dict) and "matryoshka" not in loss:  # before loss.matryoshka: one dimension
+        loss["matryoshka"] = {"dims": None, "weights": None}
+
     return config
