@@ -124,6 +124,9 @@ def test_regression_merge_and_card_of_a_real_run_then_make_merge_on_it(tmp_path:
     assert [r["alpha"] for r in mm["merge"]["alphas"]] == [0.0, 1.0] and (merged / "model").is_dir()
     assert mm["regression"]["stsb"]["zero_shot"] == pytest.approx(reg["zero_shot"], abs=1e-9)
     assert weights_sha256(run / "model") == before
+    merged_card = (merged / "model" / "README.md").read_text()
+    assert "## Fine-tuned with embtune: the evidence" in merged_card and "python -m embtune.eval" in merged_card
+    assert f"alpha `{mm['merge']['picked']}`" in merged_card
 
 
 def test_push_without_the_hub_is_one_clear_line(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else "—" if value is None else str(value)
 
 
-def card_section(metrics: dict[str, Any], info: dict[str, Any], recipe: dict[str, Any]) -> str:
+def card_section(
+    metrics: dict[str, Any], info: dict[str, Any], recipe: dict[str, Any], command: str = "embtune.train"
+) -> str:
     """The Markdown section: one table per block, then data, recipe and the command."""
     main = metrics.get("main_metric")
     keys = [main] + [k for k in ("mrr@10", "map@100", "recall@100") if k != main]
@@ -66,28 +68,34 @@ def card_section(metrics: dict[str, Any], info: dict[str, Any], recipe: dict[str
         "Reproduce:",
         "",
         "```bash",
-        reproduce_command(info),
+        reproduce_command(info, command),
         "```",
         "",
     ]
     return "\n".join(lines)
 
 
-def reproduce_command(info: dict[str, Any]) -> str:
+def reproduce_command(info: dict[str, Any], command: str = "embtune.train") -> str:
     """The command that makes this run again (its own overrides, a sweep job's included; secrets redacted), at the
     git commit it ran from."""
     git = info.get("git") or {}
     args = info.get("overrides")
     if args is None:
         args = [a for a in (info.get("argv") or [])[1:] if a not in ("-m", "--multirun")]
-    command = " ".join(["python -m embtune.train", *(shlex.quote(str(a)) for a in args)])
+    line = " ".join([f"python -m {command}", *(shlex.quote(str(a)) for a in args)])
     commit = git.get("commit")
     return (
         f"git checkout {commit}  # {'dirty tree' if git.get('dirty') else 'clean tree'}\n" if commit else ""
-    ) + command
+    ) + line
 
 
-def add_to_card(model_dir: Any, metrics: dict[str, Any], info: dict[str, Any], recipe: dict[str, Any]) -> None:
+def add_to_card(
+    model_dir: Any,
+    metrics: dict[str, Any],
+    info: dict[str, Any],
+    recipe: dict[str, Any],
+    command: str = "embtune.train",
+) -> None:
     """Append the evidence section to model_dir/README.md (replacing an earlier one, never the rest)."""
     from pathlib import Path
 
@@ -95,4 +103,4 @@ def add_to_card(model_dir: Any, metrics: dict[str, Any], info: dict[str, Any], r
     text = card.read_text(encoding="utf-8") if card.is_file() else ""
     if SECTION in text:
         text = text[: text.index(SECTION)].rstrip() + "\n"
-    write_text_atomic(card, text.rstrip("\n") + "\n\n" + card_section(metrics, info, recipe))
+    write_text_atomic(card, text.rstrip("\n") + "\n\n" + card_section(metrics, info, recipe, command))

@@ -18,6 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from embtune.card import add_to_card
 from embtune.dataset.splits import evaluation_split
 from embtune.errors import EmbtuneError
 from embtune.evaluator import evaluator_needs
@@ -27,7 +28,7 @@ from embtune.mining import mine_cached
 from embtune.model import ResolvedModel, load_base_model, load_model, resolve_model, weights_sha256
 from embtune.pipeline import baselines, build_evaluation, evaluate_shipped, load_data, record
 from embtune.regression import Regression
-from embtune.run.failure import run_or_fail
+from embtune.run.failure import job_overrides, run_or_fail
 from embtune.run.legacy import upgrade
 from embtune.run.record import run_info
 
@@ -75,6 +76,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     metrics, _ = baselines(cfg, data, evaluation, base, resolved)
     regression = Regression.measure_base(cfg, base, resolved) if base is not None else None
     models: dict[str, Any] = {}
+    merged = None
     if resolved is not None:
         models["base"] = {"name_or_path": cfg.model.name_or_path, "weights_sha256": resolved.weights_sha256}
     if cfg.model_path:
@@ -91,11 +93,14 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         )
         if regression is not None and (block := regression.block(model)):
             metrics["regression"] = block
-        if merged:
-            metrics["merge"] = merged
-            model.save(str(out_dir / "model"))  # the mix picked; the run's own model/ stays as it was
         models["evaluated"] = {"path": str(tuned.path), "weights_sha256": tuned.weights_sha256}
-    record(out_dir, metrics, run_info(models=models, dataset_fingerprint=data.fingerprint()))
+    info = run_info(models=models, dataset_fingerprint=data.fingerprint(), overrides=job_overrides())
+    if cfg.model_path and merged:
+        metrics["merge"] = merged
+        model.save(str(out_dir / "model"))  # the mix picked; the run's own model/ stays as it was
+        recipe = {"base": cfg.model.name_or_path, "mixed with": cfg.model_path, "alpha": merged["picked"]}
+        add_to_card(out_dir / "model", metrics, info, recipe, command="embtune.eval")
+    record(out_dir, metrics, info)
     return metrics
 
 
