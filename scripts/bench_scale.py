@@ -136,19 +136,33 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    colors = {}
     for engine in sorted({r["engine"] for r in results}):
-        # per size the run with the most queries (a size may also have a smaller same-queries comparison run)
-        best: dict[int, dict] = {}
-        for r in results:
-            if r["engine"] == engine and r["queries"] >= best.get(r["docs"], {"queries": -1})["queries"]:
-                best[r["docs"]] = r
-        rows = [best[d] for d in sorted(best)]
+        # the lines compare engines on the same queries: per size the run with the fewest queries; a size's larger
+        # runs (e.g. 1M docs x 100k queries) are extra points labeled with their query count
+        mine = [r for r in results if r["engine"] == engine]
+        line = {
+            d: min((r for r in mine if r["docs"] == d), key=lambda r: r["queries"]) for d in {r["docs"] for r in mine}
+        }
+        rows = [line[d] for d in sorted(line)]
         for ax, key in zip(axes, ("total_s", "peak_gb"), strict=True):
-            ax.plot([r["docs"] for r in rows], [r[key] for r in rows], marker="o", label=engine)
+            drawn = ax.plot([r["docs"] for r in rows], [r[key] for r in rows], marker="o", label=engine)
+            colors[engine] = drawn[0].get_color()
+        for r in mine:
+            if r is not line[r["docs"]]:
+                for ax, key in zip(axes, ("total_s", "peak_gb"), strict=True):
+                    ax.scatter([r["docs"]], [r[key]], marker="*", s=120, color=colors[engine])
+                    ax.annotate(
+                        f"{engine}, {r['queries'] // 1000}k queries",
+                        (r["docs"], r[key]),
+                        textcoords="offset points",
+                        xytext=(-110, 6),
+                        fontsize=8,
+                    )
     for ax, label in zip(axes, ("seconds (load + index + mine)", "peak resident memory (GB)"), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("documents (queries per point: scale.json)")
+        ax.set_xlabel("documents (lines: queries = 10% of docs, 10k at 1M)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend()
