@@ -88,10 +88,11 @@ def warning_line(s: Selection) -> str:
 
 
 def choose_model(
-    trainer_cfg: DictConfig, state: TrainerState, loaded_best: bool, base_dev: dict[str, float], best_metric: str | None
+    trainer_cfg: DictConfig, fine_tuned: Any, base_dev: dict[str, float], best_metric: str | None
 ) -> Selection:
-    """Compare the fine-tuned candidate with the base on dev (trainer.keep_base_margin / keep_base_if_better); one
-    warning line when the base was as good."""
+    """Compare the fine-tuned candidate (``trainer.FineTuned``) with the base on dev (trainer.keep_base_margin /
+    keep_base_if_better); one warning line when the base was as good."""
+    state, loaded_best = fine_tuned.trainer.state, bool(fine_tuned.args.load_best_model_at_end)
     tuned, tuned_dev = fine_tuned_candidate(state, best_metric, loaded_best)
     selection = select(
         base_dev.get(best_metric.removeprefix("eval_")) if best_metric else None,

@@ -20,6 +20,7 @@ from transformers import set_seed
 
 from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
+from embtune.dataset_mix import check_mix, prepare_mix
 from embtune.evaluator import primary_metric_key
 from embtune.logger import build_logger, resolved_config
 from embtune.loss import build_loss, check_loss_accepts_format, matryoshka_dims
@@ -51,21 +52,20 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     # 1. Choices that cannot work together fail here, before any data or model loads. Resuming: a finished run or
     #    a changed config is refused; the newest complete checkpoint is picked.
-    check_loss_accepts_format(cfg.loss, cfg.data_format.name)
-    matryoshka_dims(cfg.loss)
-    check_keep(cfg.trainer.keep_checkpoints)
+    check_choices(cfg)
     config = resolved_config(cfg)
     checkpoint, forced_changes = resume_checkpoint(cfg.resume, run_dir, config)
     record_config(run_dir, config)
     logger = build_logger(cfg.logger)
 
-    # 2. Data: source -> dev split -> negatives -> quality filter -> data checks -> rows.
+    # 2. Data: source -> dev split -> negatives -> quality filter -> data checks -> rows; more sources with
+    #    dataset_mix/ (each with its own format, loss and evaluation).
     prepared = prepare_data(cfg, splits=data_splits(cfg))
-    data, rows = prepared.data, prepared.rows["train"]
+    data, mix = prepared.data, prepare_mix(cfg, prepared.data.name)
 
-    # 3. Model (offline-first, with its prompts) and loss (sentence-transformers' own class).
+    # 3. Model (offline-first, with its prompts) and loss (sentence-transformers' own class; one per dataset).
     model, resolved = load_base_model(cfg.model, cfg.paths.cache_dir)
-    loss = build_loss(cfg.loss, model)
+    loss = mix.losses(data.name, build_loss(cfg.loss, model), model)
 
     # 4. Evaluators: dev during training (picks the checkpoint), the evaluation split (test, else dev) at the end.
     evaluation = build_evaluation(cfg, data, prepared.negatives, with_dev=True)
@@ -76,22 +76,25 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     metrics, cache_hit = baselines(cfg, data, evaluation, model, resolved)
     base_dev = base_dev_metrics(cfg, evaluation, model, resolved)
     regression = Regression.measure_base(cfg, model, resolved)  # general-purpose sets: what fine-tuning breaks
+    mixed = mix.measure_base(cfg, model, resolved)  # the other sources' evaluation splits
 
     # 6. Fine-tune.
     report_to = logger.start(cfg, run_dir, group=sweep_group())
-    tuned = fine_tune(cfg, run_dir, model, loss, rows, evaluation.dev, best_metric, base_dev, report_to, checkpoint)
+    rows, prompts = mix.train_rows(data.name, prepared.rows["train"]), mix.prompts(data.name, cfg)
+    tuned = fine_tune(
+        cfg, run_dir, model, loss, rows, evaluation.dev, best_metric, base_dev, report_to, checkpoint, prompts
+    )
 
     # 7. Ship the base if no checkpoint beat it on dev, or a mix of both (merge/); evaluate the model shipped on the
     #    evaluation split and the regression sets.
-    selection = choose_model(
-        cfg.trainer, tuned.trainer.state, bool(tuned.args.load_best_model_at_end), base_dev, best_metric
-    )
+    selection = choose_model(cfg.trainer, tuned, base_dev, best_metric)
     model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets, run_dir)  # alpha 0 is the base
     if selection.selected == "base" and not merged:
         model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)  # the untouched base weights
     shipped_is_base = selection.selected == "base" and not merged
     metrics = evaluate_shipped(metrics, model, evaluation, shipped_is_base, matryoshka_dims(cfg.loss))
-    metrics |= {k: v for k, v in (("regression", regression.block(model)), ("merge", merged)) if v}
+    blocks = (("regression", regression.block(model)), ("datasets", mixed.block(model)), ("merge", merged))
+    metrics |= {k: v for k, v in blocks if v}
     metrics["train"] = train_record(tuned, selection, prepared.stats, model, checkpoint, merged)
     logger.log_final(metrics)
 
@@ -102,6 +105,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         save_run(cfg, run_dir, model, metrics, tuned, info)
         logger.finish()
     return metrics
+
+
+def check_choices(cfg: DictConfig) -> None:
+    """What the config alone can tell: each loss accepts its format, Matryoshka dims, the mix, checkpoint keeping."""
+    check_loss_accepts_format(cfg.loss, cfg.data_format.name)
+    check_mix(cfg)
+    matryoshka_dims(cfg.loss)
+    check_keep(cfg.trainer.keep_checkpoints)
 
 
 def run_record(
@@ -188,7 +199,12 @@ def train_record(
     state = tuned.trainer.state
     return {
         "seconds": round(tuned.seconds, 2),
-        "examples": stats["rows"]["train"],
+        "examples": len(tuned.trainer.train_dataset)
+        if not isinstance(tuned.trainer.train_dataset, dict)
+        else sum(len(d) for d in tuned.trainer.train_dataset.values()),
+        "examples_per_dataset": {k: len(d) for k, d in tuned.trainer.train_dataset.items()}
+        if isinstance(tuned.trainer.train_dataset, dict)
+        else None,
         "epochs": float(state.epoch or 0),
         "steps": int(state.global_step),
         "best_checkpoint": state.best_model_checkpoint,

@@ -8,9 +8,10 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -52,7 +53,8 @@ def build_training_args(
     output_dir: Path,
     *,
     batch_sampler: str,
-    prompts: dict[str, str] | None,
+    prompts: Any,
+    multi_dataset_batch_sampler: str = "proportional",
     metric_for_best_model: str | None,
     report_to: list[str],
     run_name: str,
@@ -68,6 +70,7 @@ def build_training_args(
         return SentenceTransformerTrainingArguments(
             output_dir=str(output_dir),
             batch_sampler=batch_sampler,
+            multi_dataset_batch_sampler=multi_dataset_batch_sampler,
             prompts=prompts,
             metric_for_best_model=metric_for_best_model,
             greater_is_better=True,
@@ -170,12 +173,13 @@ def fine_tune(
     run_dir: Path,
     model: SentenceTransformer,
     loss: torch.nn.Module,
-    rows: Dataset,
+    rows: Dataset | DatasetDict,
     dev: SentenceEvaluator | None,
     best_metric: str | None,
     base_dev: dict[str, float],
     report_to: list[str],
     checkpoint: str | None,
+    prompts: Any = None,
 ) -> FineTuned:
     """sentence-transformers' trainer on the rows, choosing checkpoints on ``dev``; the base's dev figures are the
     step-0 point; early stopping when trainer.early_stopping.early_stopping_patience is set; a non-finite loss or a
@@ -184,7 +188,8 @@ def fine_tune(
         cfg.trainer,
         run_dir / "checkpoints",
         batch_sampler=cfg.loss.batch_sampler,
-        prompts=column_prompts(cfg.data_format, cfg.model.prompts),
+        multi_dataset_batch_sampler=str((cfg.get("dataset_mix") or {}).get("sampler", "proportional")),
+        prompts=prompts if prompts is not None else column_prompts(cfg.data_format, cfg.model.prompts),
         metric_for_best_model=best_metric,
         report_to=report_to,
         run_name=cfg.run_name,

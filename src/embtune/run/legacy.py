@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 MOVED_TARGETS = {"embtune.data.": "embtune.dataset.sources."}
-ADDED_GROUPS = ("regression", "merge")  # config groups a v1 record cannot hold
+ADDED_GROUPS = ("regression", "merge", "dataset_mix")  # config groups a v1 record cannot hold
 EVALUATOR_KINDS = {
     ("ir",): "ir",
     ("ir", "triplet"): "ir_triplet",
