@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import statistics
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -180,10 +182,15 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_title(f"{metric} per job: BM25 vs zero-shot vs fine-tuned")
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    # a temp name of its own: jobs of a parallel launcher finishing together each write the summary
+    fd, name = tempfile.mkstemp(prefix=".summary-", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(name, dpi=110)
+        os.replace(name, path)
+    finally:
+        plt.close(fig)
+        Path(name).unlink(missing_ok=True)
 
 
 class SweepReport(Callback):
