@@ -95,8 +95,8 @@ sweep-formats: $(STAMP)  ## pairs vs triplets
 sweep-seeds: $(STAMP)  ## one recipe over seeds 1,2,3 (mean ± std in summary.md)
 	"$(PY)" -m embtune.train sweep=seeds $(ARGS)
 
-wandb-sync: $(STAMP)  ## upload offline W&B runs under outputs/ (after `wandb login`)
-	find outputs -type d -name 'offline-run-*' -exec "$(VENV)/bin/wandb" sync {} \;
+wandb-sync: $(STAMP)  ## upload offline W&B runs under outputs/ (after `wandb login`), a time limit each, a summary, exit 1 on any failure
+	"$(PY)" scripts/wandb_sync.py outputs $(ARGS)
 
 merge: $(STAMP)  ## mix a run's model with its base (alphas 0..1), pick on dev + regression: make merge RUN=<run> [ARGS="merge.pick=max_regression_drop"]
 	@test -n "$$RUN" || { echo 'error: make merge needs RUN=<run dir>'; exit 2; }
