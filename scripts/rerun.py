@@ -26,7 +26,7 @@ def hydra_quote(value: str) -> str:
     interpolation."""
     import re
 
-    out = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    out = re.sub(r"(\\*)('|\Z)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
     # backslashes right before `${` are doubled too (else one would escape the next), then `${` is escaped
     return "'" + re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", out) + "'"
 

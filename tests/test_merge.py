@@ -139,3 +139,39 @@ def test_push_without_the_hub_is_one_clear_line(tmp_path: Path) -> None:
     assert done.stderr.startswith("error: upload to me/model failed (") and "Traceback" not in done.stderr
     bad = subprocess.run([*push, "no-slash"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "REPO='no-slash'" in bad.stderr
+
+
+def test_merge_choices_fail_before_anything_loads(compose_cfg, tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    from embtune.errors import user_error
+    from embtune.pipeline import build_evaluation, load_data
+    from embtune.train import check_choices
+
+    for bad, match in (
+        ("merge.pick=foo", "merge.pick='foo'"),
+        ("merge.alphas=[0.0,2.0]", r"merge.alphas=\[0.0, 2.0\]"),
+    ):
+        with pytest.raises(EmbtuneError, match=match):
+            check_choices(compose_cfg("model=tiny", "merge=interpolate", bad))
+    cfg = compose_cfg("model=tiny", "merge=interpolate", "dataset.dev_fraction=0")
+    with pytest.raises(EmbtuneError, match="merge.alphas needs a dev split"):
+        build_evaluation(cfg, load_data(cfg), {}, with_dev=True)
+    # a key no target takes is one line naming the node (here the quality filter), not a traceback
+    with pytest.raises(Exception) as caught:
+        instantiate(compose_cfg("model=tiny", "+quality.foo=1").quality)
+    line = str(user_error(caught.value))
+    assert line.startswith("config quality: ") and "unexpected keyword argument 'foo'" in line
+
+
+def test_eval_merge_without_a_run_is_one_clear_line(tmp_path: Path) -> None:
+    result = run_cli(
+        "embtune.eval",
+        "model=tiny",
+        "merge=interpolate",
+        f"paths.cache_dir={TINY_CACHE}",
+        f"paths.output_dir={tmp_path}",
+    )
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith(
+        "error: merge=interpolate mixes a fine-tuned model with its base"
+    ), result.stderr[-2000:]

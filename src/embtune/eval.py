@@ -23,10 +23,10 @@ from embtune.dataset.splits import evaluation_split
 from embtune.errors import EmbtuneError
 from embtune.evaluator import evaluator_needs
 from embtune.loss import matryoshka_dims
-from embtune.merge import ship_merge
+from embtune.merge import check_merge, ship_merge
 from embtune.mining import mine_cached
 from embtune.model import ResolvedModel, load_base_model, load_model, resolve_model, weights_sha256
-from embtune.pipeline import baselines, build_evaluation, evaluate_shipped, load_data, record
+from embtune.pipeline import baselines, build_evaluation, combine_negatives, evaluate_shipped, load_data, record
 from embtune.regression import Regression
 from embtune.run.failure import job_overrides, run_or_fail
 from embtune.run.legacy import upgrade
@@ -59,18 +59,34 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+def explicit_model() -> bool:
+    """Whether the command line chose model=... (a plain model dir does not say which base it came from)."""
+    return HydraConfig.initialized() and any(o.startswith("model=") for o in HydraConfig.get().overrides.task)
+
+
 def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """BM25, the base model (zero-shot, cached) and ``model_path`` (if given) on the dataset's evaluation split:
     the data, evaluator, baseline and record stages of a training run, without the training."""
+    adopted = bool(cfg.model_path) and (Path(cfg.model_path) / ".hydra" / "config.yaml").is_file()
     cfg = adopt_run_config(cfg)
     data = load_data(cfg)
     split = evaluation_split(data)
     if split is None:
         raise EmbtuneError(f"dataset '{data.name}' has no test or dev split to evaluate on. Fix: give it a test file.")
-    negatives = {split: data.negatives}
+    merging = bool(cfg.merge.get("alphas"))  # merge=interpolate: mixes of the base and model_path, picked on dev
+    check_merge(cfg.merge)
+    if merging and not (cfg.model_path and (adopted or explicit_model())):
+        raise EmbtuneError(
+            "merge=interpolate mixes a fine-tuned model with its base: give model_path=<run dir> (its record names "
+            "the base), or a model dir plus model=<its base config>."
+        )
+    splits = [split] + (["dev"] if merging and split != "dev" and data.has_split("dev") else [])
+    negatives = {s: data.negatives for s in splits}
     if evaluator_needs(cfg.evaluator, "negatives") and cfg.mining.name != "none":  # held-out negatives as in training
-        negatives[split], _ = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
-    merging = bool(cfg.merge.get("alphas")) and bool(cfg.model_path)  # merge=interpolate: mix base and run, pick
+        for s in splits:
+            negatives[s] = combine_negatives(
+                data.negatives, mine_cached(data, s, cfg.mining, Path(cfg.paths.cache_dir))[0]
+            )
     evaluation = build_evaluation(cfg, data, negatives, with_dev=merging)
     base, resolved = load_base_model(cfg.model, cfg.paths.cache_dir) if cfg.evaluate_zero_shot else (None, None)
     metrics, _ = baselines(cfg, data, evaluation, base, resolved)

@@ -82,11 +82,11 @@ class WandbLogger(Logger):
         mode: str = "offline",
         entity: str | None = None,
         group: str | None = None,
-        tags: Sequence[str] = (),
+        tags: Sequence[str] | None = (),
         api_key: str | None = None,
     ) -> None:
         super().__init__(name)
-        self.project, self.mode, self.entity, self.group, self.tags = project, mode, entity, group, list(tags)
+        self.project, self.mode, self.entity, self.group, self.tags = project, mode, entity, group, list(tags or ())
         self.api_key = api_key
 
     def start(self, cfg: DictConfig, run_dir: Path, group: str | None) -> list[str]:
@@ -134,3 +134,12 @@ class WandbLogger(Logger):
 def build_logger(logger_cfg: DictConfig) -> Logger:
     """The logger/ config's tracker."""
     return instantiate(logger_cfg)
+
+
+def finish_failed(logger_cfg: DictConfig) -> None:
+    """Close a failed job's tracker run; a logger config that cannot even be built has no run to close."""
+    try:
+        logger = build_logger(logger_cfg)
+    except Exception:  # noqa: BLE001 - the job's own error is the one to report
+        return
+    logger.finish(failed=True)

@@ -55,6 +55,17 @@ class MergeResult:
         return {"alphas": self.rows, "picked": self.alpha, "reason": self.reason}
 
 
+def check_merge(merge_cfg: Any) -> None:
+    """Fail before anything loads on a merge config that cannot work (no-op without ``alphas``)."""
+    alphas, pick = merge_cfg.get("alphas"), merge_cfg.get("pick", "best_dev")
+    if not alphas:
+        return
+    if pick not in PICKS:
+        raise EmbtuneError(f"merge.pick={pick!r}: choose one of {', '.join(PICKS)}.")
+    if any(isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1 for a in alphas):
+        raise EmbtuneError(f"merge.alphas={list(alphas)}: give values in [0, 1], e.g. [0.0, 0.5, 1.0].")
+
+
 def merge(
     base: SentenceTransformer,
     tuned: SentenceTransformer,
@@ -67,10 +78,7 @@ def merge(
     max_regression_drop: float = 0.01,
 ) -> MergeResult:
     """Evaluate each mix on dev and the regression sets; pick one (see the module doc)."""
-    if pick not in PICKS:
-        raise EmbtuneError(f"merge.pick={pick!r}: choose one of {', '.join(PICKS)}.")
-    if not alphas or any(not 0 <= a <= 1 for a in alphas):
-        raise EmbtuneError(f"merge.alphas={list(alphas)}: give values in [0, 1], e.g. [0.0, 0.5, 1.0].")
+    check_merge({"alphas": alphas, "pick": pick})
     rows = []
     base_general: dict[str, float] | None = None
     for alpha in sorted(set(float(a) for a in alphas)):
@@ -128,7 +136,12 @@ def plot(result: MergeResult, dev_metric: str, path: Path) -> None:
 
 
 def ship_merge(
-    cfg: DictConfig, tuned: SentenceTransformer, dev: SentenceEvaluator | None, sets: list[RegressionSet], run_dir: Path
+    cfg: DictConfig,
+    tuned: SentenceTransformer,
+    dev: SentenceEvaluator | None,
+    sets: list[RegressionSet],
+    run_dir: Path,
+    write_plot: bool = True,
 ) -> tuple[SentenceTransformer, dict[str, Any] | None]:
     """With ``merge.alphas``: the mix to ship (and metrics.json's ``merge``, merge.png in the run dir); else the
     fine-tuned model unchanged."""
@@ -149,6 +162,7 @@ def ship_merge(
         str(cfg.merge.pick),
         float(cfg.merge.max_regression_drop),
     )
-    plot(result, metric, run_dir / "merge.png")
+    if write_plot:  # under DDP only rank 0 writes into the run dir
+        plot(result, metric, run_dir / "merge.png")
     log.info("merge: alpha %.2f shipped (%s)", result.alpha, result.reason)
     return result.model, result.as_dict()

@@ -23,6 +23,7 @@ from embtune.data_format import build_rows, format_needs, trains_as_written
 from embtune.dataset.checks import build_report, enforce
 from embtune.dataset.splits import carve_dev_split, evaluation_split
 from embtune.dataset.types import RetrievalData
+from embtune.errors import EmbtuneError
 from embtune.evaluator import (
     EvalInputs,
     build_evaluator,
@@ -58,6 +59,14 @@ def load_data(cfg: DictConfig) -> RetrievalData:
     return carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
 
 
+def combine_negatives(source: dict[str, list[str]], mined: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The source's own (labeled) negatives first, mined ones after: mining adds, never replaces."""
+    return {
+        q: source.get(q, []) + [d for d in mined.get(q, []) if d not in source.get(q, [])]
+        for q in set(mined) | set(source)
+    }
+
+
 def data_splits(cfg: DictConfig) -> tuple[str, ...]:
     """The splits a run builds rows (and negatives) for: held-out ones too when an evaluator needs negatives."""
     return ("train", "dev", "test") if evaluator_needs(cfg.evaluator, "negatives") else ("train",)
@@ -86,10 +95,7 @@ def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> Prepa
         if wanted and cfg.mining.name != "none" and data.qrels.get(split) and not trains_as_written(data, split, fmt):
             mined, stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
             # the source's own (labeled) negatives first, mined ones after: mining adds, never replaces
-            negatives[split] = {
-                q: data.negatives.get(q, []) + [d for d in mined.get(q, []) if d not in data.negatives.get(q, [])]
-                for q in set(mined) | set(data.negatives)
-            }
+            negatives[split] = combine_negatives(data.negatives, mined)
     data, stats["quality"] = instantiate(cfg.quality)(data, "train", trains_as_written(data, "train", fmt))
     eval_split = evaluation_split(data)
     stats["data_checks"] = build_report(
@@ -149,6 +155,11 @@ def build_evaluation(
             cfg.dataset.get("dev_corpus_fill", "bm25"),
         )
         dev = build_evaluator(cfg.evaluator, dev_inputs)
+    if with_dev and dev is None and (cfg.get("merge") or {}).get("alphas"):
+        raise EmbtuneError(
+            f"merge.alphas needs a dev split to choose the mix, and dataset '{data.name}' has none. Fix: "
+            "dataset.dev_fraction > 0 (dev carved from train), or merge=none."
+        )
     return Evaluation(split, final, dev)
 
 

@@ -22,9 +22,9 @@ from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
 from embtune.dataset_mix import check_mix, prepare_mix
 from embtune.evaluator import primary_metric_key
-from embtune.logger import build_logger, resolved_config
+from embtune.logger import build_logger, finish_failed, resolved_config
 from embtune.loss import build_loss, check_loss_accepts_format, matryoshka_dims
-from embtune.merge import ship_merge
+from embtune.merge import check_merge, ship_merge
 from embtune.model import ResolvedModel, load_base_model
 from embtune.pipeline import (
     Evaluation,
@@ -87,11 +87,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     # 7. Ship the base if no checkpoint beat it on dev, or a mix of both (merge/); evaluate the model shipped on the
     #    evaluation split and the regression sets.
-    selection = choose_model(cfg.trainer, tuned, base_dev, best_metric)
-    model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets, run_dir)  # alpha 0 is the base
-    if selection.selected == "base" and not merged:
+    selection, writer = choose_model(cfg.trainer, tuned, base_dev, best_metric), tuned.trainer.is_world_process_zero()
+    model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets, run_dir, writer)  # alpha 0 = the base
+    if shipped_is_base := selection.selected == "base" and not merged:
         model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)  # the untouched base weights
-    shipped_is_base = selection.selected == "base" and not merged
     metrics = evaluate_shipped(metrics, model, evaluation, shipped_is_base, matryoshka_dims(cfg.loss))
     blocks = (("regression", regression.block(model)), ("datasets", mixed.block(model)), ("merge", merged))
     metrics |= {k: v for k, v in blocks if v}
@@ -100,7 +99,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     # 8. Save the model and the run's record, metrics.json last; drop what only a resume needs. Under DDP
     #    (torchrun) every rank ran the recipe in the same run dir; only rank 0 writes.
-    if tuned.trainer.is_world_process_zero():
+    if writer:
         info = run_record(cfg, prepared.stats, resolved, cache_hit, config, forced_changes, model)
         save_run(cfg, run_dir, model, metrics, tuned, info)
         logger.finish()
@@ -111,6 +110,7 @@ def check_choices(cfg: DictConfig) -> None:
     """What the config alone can tell: each loss accepts its format, Matryoshka dims, the mix, checkpoint keeping."""
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
     check_mix(cfg)
+    check_merge(cfg.merge)
     matryoshka_dims(cfg.loss)
     check_keep(cfg.trainer.keep_checkpoints)
 
@@ -237,7 +237,7 @@ def main(cfg: DictConfig) -> float | None:
     metrics = run_or_fail(
         run_dir,
         lambda: train(cfg, run_dir),
-        lambda: build_logger(cfg.logger).finish(failed=True),
+        lambda: finish_failed(cfg.logger),
         resumable=True,
     )
     # sweepers optimize the dev figure of the model shipped (the base when fine-tuning lost), never test
