@@ -64,7 +64,7 @@ def card_section(
         "",
         "Data: " + ", ".join(f for f in facts if f) + ".",
         "",
-        "Recipe: " + ", ".join(f"{k} `{v}`" for k, v in recipe.items()) + ".",
+        "Recipe: " + ", ".join(f"{k} `{v}`" for k, v in recipe.items() if v is not None) + ".",
         *(
             [
                 f"Shipped: `{train.get('selected')}` (dev {_fmt(train.get('selected_dev_metric'))}); "
