@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
+import pytest
 from conftest import TINY_CACHE, run_cli
 from wandb_reader import read_run
 
@@ -45,6 +47,25 @@ def test_two_by_two_sweep_logs_four_wandb_runs_in_one_group_and_a_summary(tmp_pa
     assert {r["loss"] for r in rows} == {"mnrl", "cosent"} and all(float(r["fine_tuned"]) >= 0 for r in rows)
     assert (sweep / "summary.png").stat().st_size > 1000
     assert "Across seeds" in (sweep / "summary.md").read_text()
+    # each job named by what varied; the dev figure it chose by; the best by dev marked once
+    assert sorted(r["varied"] for r in rows) == sorted(
+        f"objective={o} seed={s}" for o in ("mnrl_pairs", "cosent_scored") for s in (1, 2)
+    )
+    devs = [float(r["dev"]) for r in rows]
+    assert [r["best"] for r in rows].count("*") >= 1 and all(
+        r["best"] == "*" for r in rows if float(r["dev"]) == max(devs)
+    )
+    assert all(r["device"] == "cpu" and float(r["est_cost_usd"]) < 0.01 for r in rows)  # the CPU-hour rate
+    md = (sweep / "summary.md").read_text()
+    assert "![BM25 vs zero-shot vs fine-tuned per job](summary.png)" in md and "![dev curves per job](curves.png)" in md
+    assert "| objective=mnrl_pairs |" in md or "objective=mnrl_pairs" in md.split("Across seeds")[1]
+    # per run: the curves come from the trainer's log history, the base at step 0, the dev figure it chose by
+    for r in rows:
+        curves = json.loads((sweep / r["job"] / "curves.json").read_text())
+        assert curves["dev"][0][0] == 0 and curves["loss"] and (sweep / r["job"] / "curves.png").stat().st_size > 1000
+        metrics = json.loads((sweep / r["job"] / "metrics.json").read_text())
+        assert max(v for step, v in curves["dev"] if step > 0) == pytest.approx(metrics["train"]["best_dev_metric"])
+    assert (sweep / "curves.png").stat().st_size > 1000
 
 
 def test_a_failing_job_is_marked_and_the_others_finish(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,20 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from embtune.curves import overlay
 from embtune.run.files import write_text_atomic
 
 COLUMNS = [
     "job",
+    "varied",
+    "best",
     "model",
     "loss",
     "data_format",
     "seed",
     "status",
     "metric",
+    "dev",
     "bm25",
     "zero_shot",
     "fine_tuned",
@@ -44,7 +49,7 @@ COLUMNS = [
 ]
 
 
-def _job_row(job_dir: Path, cost_per_hour: float) -> dict[str, Any]:
+def _job_row(job_dir: Path, cost_per_hour: float, cpu_cost_per_hour: float = 0.05) -> dict[str, Any]:
     hydra_cfg = OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra
     job_cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
     choices = hydra_cfg.runtime.choices
@@ -64,6 +69,8 @@ def _job_row(job_dir: Path, cost_per_hour: float) -> dict[str, Any]:
         row |= {
             "status": "ok",
             "metric": main,
+            # the dev figure of the model shipped: what the run chose by, and what a sweeper optimises
+            "dev": m.get("train", {}).get("selected_dev_metric"),
             "bm25": m.get("bm25", {}).get(main),
             "zero_shot": m.get("zero_shot", {}).get(main),
             "fine_tuned": m.get("fine_tuned", {}).get(main),
@@ -79,7 +86,15 @@ def _job_row(job_dir: Path, cost_per_hour: float) -> dict[str, Any]:
             ),
             "train_seconds": seconds,
             "device": m.get("train", {}).get("device"),
-            "est_cost_usd": round(seconds / 3600 * cost_per_hour, 4),
+            # the GPU-hour rate for GPU runs, the CPU-hour rate for CPU runs
+            "est_cost_usd": round(
+                seconds
+                / 3600
+                * (
+                    cost_per_hour if str(m.get("train", {}).get("device", "")).startswith("cuda") else cpu_cost_per_hour
+                ),
+                4,
+            ),
         }
     elif failed.is_file():
         row |= {"status": "FAILED", "error": failed.read_text().strip()}
@@ -88,11 +103,26 @@ def _job_row(job_dir: Path, cost_per_hour: float) -> dict[str, Any]:
     return row
 
 
-def collect_rows(sweep_dir: Path, cost_per_hour: float) -> list[dict[str, Any]]:
-    """One row per job dir (a dir with a .hydra record) in job order."""
+def collect_rows(sweep_dir: Path, cost_per_hour: float, cpu_cost_per_hour: float = 0.05) -> list[dict[str, Any]]:
+    """One row per job dir (a dir with a .hydra record) in job order, each named by what varied across the jobs
+    (command-line and sweeper-sampled overrides, keys shortened), the best by dev marked."""
     jobs = [d for d in sweep_dir.iterdir() if (d / ".hydra" / "hydra.yaml").is_file()]
     jobs.sort(key=lambda d: (int(d.name.split("_")[0]) if d.name.split("_")[0].isdigit() else 1 << 30, d.name))
-    return [_job_row(d, cost_per_hour) for d in jobs]
+    rows = [_job_row(d, cost_per_hour, cpu_cost_per_hour) for d in jobs]
+    sets = [set(r["overrides"].split()) | ({f"seed={r['seed']}"} if r.get("seed") is not None else set()) for r in rows]
+    common = set.intersection(*sets) if sets else set()
+    for r, own in zip(rows, sets, strict=True):
+        r["varied"] = " ".join(short(o) for o in sorted(own - common)) or "(same overrides)"
+    devs = [r["dev"] for r in rows if r.get("status") == "ok" and r.get("dev") is not None]
+    for r in rows:
+        r["best"] = "*" if devs and len(rows) > 1 and r.get("dev") == max(devs) else ""
+    return rows
+
+
+def short(override: str) -> str:
+    """``trainer.args.learning_rate=3e-05`` -> ``learning_rate=3e-05``: the key's last part, the value whole."""
+    key, sep, value = override.partition("=")
+    return f"{key.lstrip('+~').rsplit('.', 1)[-1]}{sep}{value}"
 
 
 def aggregate_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -110,7 +140,7 @@ def aggregate_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         out.append(
             {
-                "setting": setting or "(defaults)",
+                "setting": setting or " ".join(short(o) for o in sorted(common)) or "(defaults)",
                 "runs": len(values),
                 "mean": statistics.fmean(values),
                 "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -124,9 +154,9 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
 
 
-def write_summary(sweep_dir: Path, cost_per_hour: float = 2.5) -> list[dict[str, Any]]:
+def write_summary(sweep_dir: Path, cost_per_hour: float = 2.5, cpu_cost_per_hour: float = 0.05) -> list[dict[str, Any]]:
     """Write summary.csv / summary.md / summary.png for the sweep; returns the rows."""
-    rows = collect_rows(sweep_dir, cost_per_hour)
+    rows = collect_rows(sweep_dir, cost_per_hour, cpu_cost_per_hour)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
@@ -148,9 +178,26 @@ def write_summary(sweep_dir: Path, cost_per_hour: float = 2.5) -> list[dict[str,
             f"| {s['setting']} | {s['runs']} | {s['mean']:.4f} ± {s['std']:.4f} | {_fmt(s['zero_shot'])} |"
             for s in seeds
         ]
+    lines += ["", "![BM25 vs zero-shot vs fine-tuned per job](summary.png)"]
+    jobs = [sweep_dir / r["job"] for r in rows]
+    if _atomic_png(sweep_dir / "curves.png", lambda tmp: overlay(jobs, [r["varied"] for r in rows], tmp)):
+        lines += ["", "![dev curves per job](curves.png)"]
     write_text_atomic(sweep_dir / "summary.md", "\n".join(lines) + "\n")
     _plot(rows, sweep_dir / "summary.png")
     return rows
+
+
+def _atomic_png(path: Path, draw: Callable[[Path], bool]) -> bool:
+    """``draw`` into a temp file of its own, then rename (parallel jobs write the same summary)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        drawn = draw(Path(name))
+        if drawn:
+            os.replace(name, path)
+        return drawn
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -160,27 +207,33 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    labels = [r.get("varied") or f"{r['model']}/{r['loss']}/{r['data_format']}" for r in rows]
     labels = [
-        f"{r['model']}/{r['loss']}/{r['data_format']}" + (f"\nseed {r['seed']}" if r.get("seed") else "") for r in rows
+        ("* " if r.get("best") else "")
+        + "\n".join(label.split())
+        + ("\n(base kept)" if r.get("selected") == "base" else "")  # fine-tuning lost on dev: the base was shipped
+        for r, label in zip(rows, labels, strict=True)
     ]
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, 2.4 * len(rows)), 4.8))
     width = 0.27
     for i, (key, color) in enumerate((("bm25", "#999999"), ("zero_shot", "#4c72b0"), ("fine_tuned", "#dd8452"))):
         xs = [j + (i - 1) * width for j in range(len(rows))]
-        ax.bar(xs, [r.get(key) or 0.0 for r in rows], width, label=key.replace("_", "-"), color=color)
+        bars = ax.bar(xs, [r.get(key) or 0.0 for r in rows], width, label=key.replace("_", "-"), color=color)
+        ax.bar_label(bars, labels=[_fmt(r.get(key)) for r in rows], fontsize=7, rotation=90, padding=2)
     for j, r in enumerate(rows):
         if r["status"] != "ok":
             ax.text(j, 0.02, r["status"], ha="center", va="bottom", color="red", rotation=90)
-        elif r.get("selected") == "base":  # fine-tuning lost on dev: the base model was shipped
-            ax.text(j + 0.27, 0.02, "base kept", ha="center", va="bottom", color="black", rotation=90, fontsize=8)
         if r.get("regression_delta") is not None:  # what fine-tuning did elsewhere, above the job's bars
             top = max(r.get(k) or 0.0 for k in ("bm25", "zero_shot", "fine_tuned"))
             ax.text(j, top + 0.02, f"regr. {r['regression_delta']:+.3f}", ha="center", va="bottom", fontsize=8)
     metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
-    ax.set_xticks(range(len(rows)), labels, fontsize=8)
-    ax.set_ylabel(metric)
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    top = max((r.get(k) or 0.0 for r in rows for k in ("bm25", "zero_shot", "fine_tuned")), default=0.0)
+    ax.set_ylim(0, top * 1.3 if top > 0 else 1.0)  # room for the value labels; no negative axis
+    ax.set_ylabel(f"test {metric}")
+    ax.set_xlabel("job: what varied (* best on dev)")
     ax.set_title(f"{metric} per job: BM25 vs zero-shot vs fine-tuned")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     # a temp name of its own: jobs of a parallel launcher finishing together each write the summary
     fd, name = tempfile.mkstemp(prefix=".summary-", suffix=".png", dir=path.parent)
@@ -196,14 +249,14 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 class SweepReport(Callback):
     """Refresh the sweep summary after each job and at the end of the multirun."""
 
-    def __init__(self, cost_per_hour: float = 2.5) -> None:
-        self.cost_per_hour = cost_per_hour
+    def __init__(self, cost_per_hour: float = 2.5, cpu_cost_per_hour: float = 0.05) -> None:
+        self.cost_per_hour, self.cpu_cost_per_hour = cost_per_hour, cpu_cost_per_hour
 
     def _refresh(self) -> None:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             sweep_dir = Path(HydraConfig.get().sweep.dir)
             if sweep_dir.is_dir():
-                write_summary(sweep_dir, self.cost_per_hour)
+                write_summary(sweep_dir, self.cost_per_hour, self.cpu_cost_per_hour)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         self._refresh()

@@ -20,6 +20,7 @@ from transformers import set_seed
 
 from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
+from embtune.curves import write_curves
 from embtune.dataset_mix import check_mix, prepare_mix
 from embtune.evaluator import primary_metric_key
 from embtune.logger import build_logger, finish_failed, resolved_config
@@ -153,6 +154,7 @@ def save_run(
     if cfg.save_model:
         model.save(str(run_dir / "model"))
         add_to_card(run_dir / "model", metrics, info, recipe(cfg))
+    write_curves(run_dir, tuned.trainer.state.log_history, tuned.args.metric_for_best_model)
     record(run_dir, metrics, info)
     keep = cfg.trainer.keep_checkpoints if cfg.save_model or cfg.trainer.keep_checkpoints == "all" else "best"
     prune_checkpoints(run_dir / "checkpoints", keep, tuned.trainer.state.best_model_checkpoint)
