@@ -38,11 +38,15 @@ def test_a_setting_with_one_seed_has_zero_std() -> None:
     assert out[1]["runs"] == 2 and out[1]["mean"] == pytest.approx(0.8)
 
 
-def test_overrides_shared_by_every_job_name_no_setting() -> None:
-    out = aggregate_seeds([_row("model=a loss=mnrl", 0.5), _row("model=a loss=mnrl", 0.7)])
+def test_a_setting_only_seeds_vary_is_named_by_the_overrides_its_jobs_share() -> None:
+    # sweep-seeds with overrides: the row says which setting it is, not "(defaults)"
+    out = aggregate_seeds(
+        [_row("model=a trainer.args.learning_rate=1e-05", 0.5), _row("model=a trainer.args.learning_rate=1e-05", 0.7)]
+    )
     assert len(out) == 1
-    assert out[0]["setting"] == "(defaults)" and out[0]["runs"] == 2 and out[0]["mean"] == pytest.approx(0.6)
-    single = aggregate_seeds([_row("", 0.3)])
+    assert out[0]["setting"] == "model=a learning_rate=1e-05" and out[0]["runs"] == 2
+    assert out[0]["mean"] == pytest.approx(0.6)
+    single = aggregate_seeds([_row("", 0.3)])  # no overrides at all: the defaults
     assert [(s["setting"], s["runs"], s["std"]) for s in single] == [("(defaults)", 1, 0.0)]
 
 
