@@ -17,20 +17,11 @@ from omegaconf import DictConfig
 
 from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
+from embtune.needs import declares, needs
 
 log = logging.getLogger(__name__)
 
 RowBuilder = Callable[..., Dataset]
-
-
-def needs(*what: str) -> Callable[[RowBuilder], RowBuilder]:
-    """Declare what a row builder needs (``negatives``) or honours (``as_written``)."""
-
-    def mark(builder: RowBuilder) -> RowBuilder:
-        builder.needs = frozenset(what)  # type: ignore[attr-defined]
-        return builder
-
-    return mark
 
 
 def row_builder(fmt: DictConfig) -> RowBuilder:
@@ -41,7 +32,7 @@ def row_builder(fmt: DictConfig) -> RowBuilder:
 def format_needs(fmt: DictConfig, what: str) -> bool:
     """Whether the configured format declared ``what``."""
     builder = row_builder(fmt)
-    return what in getattr(getattr(builder, "func", builder), "needs", ())
+    return declares(builder, what)
 
 
 def trains_as_written(data: RetrievalData, split: str, fmt: DictConfig) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from hydra.utils import instantiate
@@ -32,8 +32,7 @@ from embtune.bm25 import BM25Index
 from embtune.data_format import triplet_rows
 from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
-
-T = TypeVar("T")
+from embtune.needs import declares, needs
 
 
 @dataclass
@@ -47,16 +46,6 @@ class EvalInputs:
     corpus_size: int | None = None  # dev: relevant docs + distractors up to this size
     seed: int = 0
     corpus_fill: str = "bm25"
-
-
-def needs(*what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Declare what a builder needs beyond the split (``negatives``): the run asks the builder, not its name."""
-
-    def mark(builder: Callable[..., T]) -> Callable[..., T]:
-        builder.needs = frozenset(what)  # type: ignore[attr-defined]
-        return builder
-
-    return mark
 
 
 class GradedIREvaluator(InformationRetrievalEvaluator):
@@ -226,7 +215,7 @@ def evaluator_parts(eval_cfg: DictConfig) -> dict[str, Callable[..., SentenceEva
 
 def evaluator_needs(eval_cfg: DictConfig, what: str) -> bool:
     """Whether any configured evaluator declared it needs ``what`` (e.g. held-out ``negatives``)."""
-    return any(what in getattr(getattr(p, "func", p), "needs", ()) for p in evaluator_parts(eval_cfg).values())
+    return any(declares(p, what) for p in evaluator_parts(eval_cfg).values())
 
 
 def build_evaluator(eval_cfg: DictConfig, inputs: EvalInputs) -> SentenceEvaluator:

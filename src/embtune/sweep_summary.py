@@ -235,15 +235,10 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_title(f"{metric} per job: BM25 vs zero-shot vs fine-tuned")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    # a temp name of its own: jobs of a parallel launcher finishing together each write the summary
-    fd, name = tempfile.mkstemp(prefix=".summary-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(name, dpi=110)
-        os.replace(name, path)
+    try:  # a temp name of its own: jobs of a parallel launcher finishing together each write the summary
+        _atomic_png(path, lambda tmp: fig.savefig(tmp, dpi=110) or True)
     finally:
         plt.close(fig)
-        Path(name).unlink(missing_ok=True)
 
 
 class SweepReport(Callback):
