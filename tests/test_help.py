@@ -28,6 +28,18 @@ GROUPS = {
     },
     "embtune.eval": {"model", "dataset", "evaluator", "mining", "regression", "merge"},
     "embtune.prepare": {"dataset", "data_format", "mining", "quality", "model"},
+    "embtune.advise": {
+        "model",
+        "dataset",
+        "data_format",
+        "loss",
+        "mining",
+        "quality",
+        "evaluator",
+        "trainer",
+        "advice",
+        "experiment",
+    },
 }
 
 

@@ -61,17 +61,28 @@ class GradedIREvaluator(InformationRetrievalEvaluator):
     def __init__(self, *args: Any, graded_qrels: dict[str, dict[str, int]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.graded_qrels = graded_qrels
+        # the last evaluation's nDCG@k per query ({k: {query id: value}}): paired comparisons and bootstraps
+        self.per_query_ndcg: dict[int, dict[str, float]] = {}
 
     def compute_metrics(self, queries_result_list: list[list[dict[str, Any]]]) -> dict[str, Any]:
         scores = super().compute_metrics(queries_result_list)
-        scores["ndcg@k"] = graded_ndcg(self.queries_ids, queries_result_list, self.graded_qrels, self.ndcg_at_k)
+        self.per_query_ndcg = ndcg_per_query(self.queries_ids, queries_result_list, self.graded_qrels, self.ndcg_at_k)
+        scores["ndcg@k"] = {k: float(np.mean(list(v.values()))) if v else 0.0 for k, v in self.per_query_ndcg.items()}
         return scores
 
 
 def graded_ndcg(
     query_ids: list[str], results: list[list[dict[str, Any]]], qrels: dict[str, dict[str, int]], ks: list[int]
 ) -> dict[int, float]:
-    """Mean trec_eval nDCG@k (pytrec_eval ``ndcg_cut.k``) of ranked hits per query over graded ``qrels``.
+    """Mean trec_eval nDCG@k over the queries (see ``ndcg_per_query``)."""
+    per_query = ndcg_per_query(query_ids, results, qrels, ks)
+    return {k: float(np.mean(list(v.values()))) if v else 0.0 for k, v in per_query.items()}
+
+
+def ndcg_per_query(
+    query_ids: list[str], results: list[list[dict[str, Any]]], qrels: dict[str, dict[str, int]], ks: list[int]
+) -> dict[int, dict[str, float]]:
+    """trec_eval nDCG@k (pytrec_eval ``ndcg_cut.k``) of each query's ranked hits over graded ``qrels``.
 
     The hits are ranked as sentence-transformers ranks them (score, then corpus id) and handed to trec_eval as
     strictly decreasing scores, so trec_eval's own tie order (doc id, descending) never reorders them.
@@ -84,10 +95,7 @@ def graded_ndcg(
         run[qid] = {str(h["corpus_id"]): float(len(ranked) - i) for i, h in enumerate(ranked)}
     judged = {qid: {str(d): int(r) for d, r in qrels[qid].items()} for qid in query_ids}
     per_query = pytrec_eval.RelevanceEvaluator(judged, {f"ndcg_cut.{k}" for k in ks}).evaluate(run)
-    return {
-        k: float(np.mean([per_query.get(q, {}).get(f"ndcg_cut_{k}", 0.0) for q in query_ids])) if query_ids else 0.0
-        for k in ks
-    }
+    return {k: {q: float(per_query.get(q, {}).get(f"ndcg_cut_{k}", 0.0)) for q in query_ids} for k in ks}
 
 
 def ir_evaluator(

@@ -1,0 +1,86 @@
+"""What the data alone says about fine-tuning: how many examples, which words the model does not know, how much
+queries and their documents share words. Each signal is measured, never guessed; the thresholds live in advice/."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+from embtune.bm25 import stem_tokenizer
+from embtune.dataset.types import RetrievalData
+
+_WORD = re.compile(r"[^\W\d_]{2,}")  # letters only: numbers and codes are not vocabulary
+
+
+def examples(quality: dict[str, int], data: RetrievalData) -> dict[str, Any]:
+    """Training judgements the run would train on (after the quality filter and any ``max_train_queries`` cut),
+    and what each quality rule dropped (the filter's own report)."""
+    dropped = {k: v for k, v in quality.items() if k not in ("total", "kept") and v}
+    kept = sum(len(d) for d in data.split("train").values())
+    return {
+        "kept": kept,
+        "queries": len(data.split("train")),
+        "before_filter": int(quality["total"]),
+        "dropped": dropped,
+    }
+
+
+def cut_train(data: RetrievalData, max_queries: int | None, seed: int) -> RetrievalData:
+    """The data with at most ``max_queries`` train queries (a seeded sample): "what if only this many were
+    labeled". Dev and test stay as they are, so the advice is measured on the same held-out queries."""
+    qrels = data.split("train")
+    if max_queries is None or max_queries >= len(qrels):
+        return data
+    keep = sorted(random.Random(seed).sample(sorted(qrels), max_queries))
+    return replace(data, qrels={**data.qrels, "train": {q: qrels[q] for q in keep}})
+
+
+def vocabulary(
+    data: RetrievalData, tokenizer: Any, pieces: int = 3, max_docs: int = 20000, top_terms: int = 15, seed: int = 0
+) -> dict[str, Any]:
+    """Share of word occurrences (corpus sample, queries) the model's tokenizer splits into ``pieces`` or more, and
+    the most frequent such words with their pieces: the domain terms the model has never seen whole.
+
+    Each distinct word is tokenized once, so a large corpus costs one pass over its text plus its vocabulary.
+    """
+    doc_ids = sorted(data.corpus)
+    if len(doc_ids) > max_docs:
+        doc_ids = random.Random(seed).sample(doc_ids, max_docs)
+    counts = {
+        "corpus": Counter(w for d in doc_ids for w in _WORD.findall(data.corpus[d].lower())),
+        "queries": Counter(w for q in data.queries.values() for w in _WORD.findall(q.lower())),
+    }
+    split: dict[str, list[str]] = {}
+    for word in set(counts["corpus"]) | set(counts["queries"]):
+        tokens = tokenizer.tokenize(word)
+        if len(tokens) >= pieces:
+            split[word] = tokens
+    share = {
+        side: (sum(n for w, n in c.items() if w in split) / total if (total := sum(c.values())) else 0.0)
+        for side, c in counts.items()
+    }
+    both = counts["corpus"] + counts["queries"]
+    frequent = sorted(split, key=lambda w: (-both[w], w))[:top_terms]
+    return {
+        "pieces": pieces,
+        "corpus_share": share["corpus"],
+        "query_share": share["queries"],
+        "docs_read": len(doc_ids),
+        "top_terms": [{"word": w, "count": both[w], "pieces": split[w]} for w in frequent],
+    }
+
+
+def overlap(data: RetrievalData, split: str = "train") -> dict[str, Any]:
+    """Mean share of a query's content terms (stopwords dropped, stemmed) found in its positive document, over the
+    split's judgements: high overlap is where BM25 already does well."""
+    shares = []
+    for qid, docs in data.split(split).items():
+        terms = set(stem_tokenizer(data.queries[qid]))
+        if not terms:
+            continue
+        for did in docs:
+            shares.append(len(terms & set(stem_tokenizer(data.corpus[did]))) / len(terms))
+    return {"mean": sum(shares) / len(shares) if shares else 0.0, "pairs": len(shares)}

@@ -1,0 +1,136 @@
+""" "Should I fine-tune?" measured on the user's data: signals -> pilot -> cost -> recommendation -> advice files.
+
+python -m embtune.advise                                   # the embedded default data, MiniLM (= make advise)
+python -m embtune.advise experiment=scifact_minilm paths.data_dir=../shared/data
+python -m embtune.advise experiment=scifact_minilm advice.max_train_queries=300
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from transformers import set_seed
+
+from embtune.advice import signals
+from embtune.advice.cost import full_run_steps, model_costs
+from embtune.advice.decide import recommend
+from embtune.advice.pilot import dev_scores, fit_curve, paired_interval, predict, run_pilot
+from embtune.advice.report import summary, write_advice
+from embtune.data_format import build_rows
+from embtune.errors import EmbtuneError
+from embtune.evaluator import evaluate_bm25
+from embtune.loss import check_loss_accepts_format
+from embtune.model import load_base_model
+from embtune.pipeline import build_evaluation, data_splits, prepare_data
+from embtune.run.failure import run_or_fail
+
+log = logging.getLogger("embtune.advise")
+
+
+def advise(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Measure, decide, write advice.json / advice.md / advice.png; returns the advice."""
+    started = time.perf_counter()
+    set_seed(cfg.seed)
+    metric, thresholds = str(cfg.evaluator.main_metric), cfg.advice.thresholds
+
+    # 1. The run you would launch: its data (quality filter, mining, checks), model and dev evaluator. A
+    #    max_train_queries cut asks "what if only this many queries were labeled".
+    check_loss_accepts_format(cfg.loss, cfg.data_format.name)
+    prepared = prepare_data(cfg, splits=data_splits(cfg))
+    data = signals.cut_train(prepared.data, cfg.advice.max_train_queries, cfg.seed)
+    model, resolved = load_base_model(cfg.model, cfg.paths.cache_dir)
+    dev = build_evaluation(cfg, data, prepared.negatives, with_dev=True).dev
+    if dev is None:
+        raise EmbtuneError(
+            f"advise needs a dev split to measure on, and dataset '{data.name}' has none. "
+            "Fix: dataset.dev_fraction=0.1 (dev carved from the train queries)."
+        )
+
+    # 2. Signals: examples, zero-shot vs BM25 on dev, vocabulary the tokenizer splits, query-document overlap.
+    zero_shot, zero_shot_queries = dev_scores(model, dev, metric)
+    bm25 = evaluate_bm25(dev, **cfg.evaluator.bm25).get(metric) if cfg.evaluator.get("bm25") else None
+    measured = {
+        "metric": metric,
+        "examples": signals.examples(prepared.stats["quality"], data),
+        "dev": {"zero_shot": zero_shot, "bm25": bm25, "queries": len(zero_shot_queries) or None},
+        "vocabulary": signals.vocabulary(data, model.tokenizer, seed=cfg.seed, **cfg.advice.vocabulary),
+        "overlap": signals.overlap(data),
+    }
+
+    # 3. The learning-curve pilot: fresh base model per share of train, bounded budget, dev after each.
+    negatives = prepared.negatives.get("train", {})
+    points = run_pilot(cfg, run_dir, data, negatives, dev, lambda: load_base_model(cfg.model, cfg.paths.cache_dir)[0])
+    forecast = forecast_gain(cfg, points, zero_shot, zero_shot_queries)
+    rows = build_rows(data, "train", cfg.data_format, negatives)
+    forecast["full_run_steps"] = full_run_steps(cfg.trainer.args, len(rows))
+
+    # 4. Cost of the full run per model (the configured one timed by the pilot).
+    choice = HydraConfig.get().runtime.choices.get("model", "model")
+    step = points[-1]["seconds"] / max(points[-1]["steps"], 1)
+    costs = model_costs(cfg, rows, run_dir, {choice: step}, lambda name: compose_model(cfg, name))
+
+    # 5. The recommendation, then the files.
+    advice = {
+        "dataset": data.name,
+        "model": cfg.model.name_or_path,
+        "model_choice": choice,
+        "weights_sha256": resolved.weights_sha256,
+        "metric": metric,
+        "signals": measured,
+        "pilot": [{k: v for k, v in p.items() if k != "per_query"} for p in points],
+        "forecast": forecast,
+        "cost": costs,
+        "recommendation": recommend(measured, forecast, costs, thresholds),
+        "thresholds": dict(thresholds),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_advice(run_dir, advice)
+    print(summary(advice), flush=True)
+    log.info("advice written to %s in %.0f s", run_dir, advice["seconds"])
+    return advice
+
+
+def forecast_gain(
+    cfg: DictConfig, points: list[dict[str, Any]], zero_shot: float, zero_shot_queries: dict[str, float]
+) -> dict[str, Any]:
+    """The gain the full share measured on dev, its paired-bootstrap interval, and the fitted curve's word on
+    more data (gain per doubling, the value at twice the examples)."""
+    fit, full = fit_curve(points), points[-1]
+    pilot = cfg.advice.pilot
+    interval = paired_interval(
+        full["per_query"], zero_shot_queries, int(pilot.bootstrap), float(pilot.interval), cfg.seed
+    )
+    return {
+        "zero_shot_dev": zero_shot,
+        "pilot_dev": full["dev"],
+        "gain": full["dev"] - zero_shot,
+        "interval": list(interval) if interval else None,
+        "interval_share": float(pilot.interval),
+        "fit": fit,
+        "per_doubling": fit["b"],
+        "at_double": predict(fit, 2 * full["examples"]),
+        "pilot_steps": full["steps"],
+    }
+
+
+def compose_model(cfg: DictConfig, name: str) -> DictConfig:
+    """The model/ config of option ``name``, composed as Hydra would for ``model=<name>``."""
+    return compose(config_name=HydraConfig.get().job.config_name, overrides=[f"model={name}"]).model
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="advise")
+def main(cfg: DictConfig) -> None:
+    """Hydra entrypoint: the advice in the run dir; a bad input ends with one `error:` line and FAILED."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    run_or_fail(run_dir, lambda: advise(cfg, run_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""`python -m embtune.advise` end to end on the tiny model: the signals, a nested learning-curve pilot, the cost per
+model (measured where the weights are here, estimated where not), a verdict, and advice.json / .md / .png."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TINY_CACHE, run_cli
+
+from embtune.advice.signals import overlap, vocabulary
+from embtune.dataset.types import RetrievalData
+from embtune.model import load_base_model
+
+TINY = ["model=tiny", f"paths.cache_dir={TINY_CACHE}", "trainer.args.num_train_epochs=1"]
+
+
+def _advise(tmp_path: Path, *overrides: str) -> tuple[Path, object]:
+    run_dir = tmp_path / "advice"
+    result = run_cli("embtune.advise", *TINY, f"hydra.run.dir={run_dir}", *overrides)
+    return run_dir, result
+
+
+def test_advise_writes_a_verdict_with_its_evidence(tmp_path: Path) -> None:
+    run_dir, result = _advise(tmp_path, "advice.cost.models=[tiny,e5_base]", "advice.pilot.max_steps=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    advice = json.loads((run_dir / "advice.json").read_text())
+    # the pilot: nested shares of the 216 embedded train judgements, each within the step budget
+    pilot = advice["pilot"]
+    assert [p["fraction"] for p in pilot] == [0.25, 0.5, 1.0]
+    assert [p["examples"] for p in pilot] == sorted({p["examples"] for p in pilot})
+    assert pilot[-1]["examples"] == advice["signals"]["examples"]["kept"] == 216
+    assert all(1 <= p["steps"] <= 3 for p in pilot)
+    forecast = advice["forecast"]
+    assert forecast["gain"] == pytest.approx(forecast["pilot_dev"] - forecast["zero_shot_dev"])
+    lo, hi = forecast["interval"]
+    assert lo <= forecast["gain"] + 1e-9 and forecast["gain"] <= hi + 1e-9
+    # cost: the configured model timed by the pilot; e5 (no weights here, never downloaded) estimated from it
+    cost = {c["model"]: c for c in advice["cost"]}
+    assert cost["tiny"]["how"] == "measured (pilot)"
+    assert cost["e5_base"]["how"].startswith("estimated: tiny's step")
+    assert cost["e5_base"]["seconds_per_step"] > cost["tiny"]["seconds_per_step"]
+    assert cost["tiny"]["device"] == "cpu" and cost["tiny"]["usd"] == pytest.approx(
+        cost["tiny"]["hours"] * cost["tiny"]["usd_per_hour"], abs=1e-4
+    )
+    # the verdict and its reasons: 216 examples fire the tutorial's "< 500" rule
+    rec = advice["recommendation"]
+    assert rec["verdict"] in ("fine-tune", "try first", "don't") and rec["next_step"]
+    assert any("216 training examples (< 500)" in r["reason"] for r in rec["reasons"])
+    assert rec["verdict"] != "fine-tune"  # too few examples never gets an unqualified yes
+    md = (run_dir / "advice.md").read_text()
+    assert f"**{rec['verdict'].upper()}**" in md and "| 100% | 216 |" in md and "![learning curve](advice.png)" in md
+    assert (run_dir / "advice.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"ADVICE: {rec['verdict'].upper()}" in result.stdout
+
+
+def test_a_cut_to_fewer_labeled_queries_is_measured_on_the_same_dev(tmp_path: Path) -> None:
+    run_dir, result = _advise(
+        tmp_path,
+        "advice.max_train_queries=40",
+        "advice.cost.models=[tiny]",
+        "advice.pilot.max_steps=2",
+        "advice.pilot.fractions=[0.5,1.0]",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    advice = json.loads((run_dir / "advice.json").read_text())
+    assert advice["signals"]["examples"]["queries"] == 40
+    assert [p["examples"] for p in advice["pilot"]] == [20, 40]
+    assert advice["signals"]["dev"]["queries"] == 24  # the embedded data's dev queries, untouched by the cut
+
+
+def test_advise_without_a_dev_split_says_how_to_get_one(tmp_path: Path) -> None:
+    run_dir, result = _advise(tmp_path, "dataset.dev_fraction=0")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: advise needs a dev split")
+    assert "dataset.dev_fraction=0.1" in result.stderr and "Traceback" not in result.stderr
+    assert (run_dir / "FAILED").is_file() and not (run_dir / "advice.json").exists()
+
+
+def _data() -> RetrievalData:
+    return RetrievalData(
+        name="t",
+        corpus={"d1": "Subscriber attrition rose in the quarter", "d2": "Customers cancel their plans"},
+        queries={"q1": "why do customers cancel", "q2": "attrition of subscribers"},
+        qrels={"train": {"q1": {"d2": 1}, "q2": {"d1": 1}}},
+    )
+
+
+def test_overlap_is_the_share_of_query_terms_in_the_positive() -> None:
+    # q1 "why do customers cancel" -> content terms {custom, cancel}, both in d2; q2 {attrit, subscrib}: both in d1
+    assert overlap(_data()) == {"mean": pytest.approx(1.0), "pairs": 2}
+    data = _data()
+    data.qrels["train"]["q1"] = {"d1": 1}  # now q1's positive shares none of its terms
+    assert overlap(data)["mean"] == pytest.approx(0.5)
+
+
+def test_vocabulary_counts_occurrences_the_tokenizer_splits(compose_cfg) -> None:  # noqa: ANN001
+    model, _ = load_base_model(compose_cfg("model=tiny").model, TINY_CACHE)
+    tok = model.tokenizer
+    out = vocabulary(_data(), tok, pieces=1, top_terms=50)  # every word is >= 1 piece: all of them count
+    assert out["corpus_share"] == pytest.approx(1.0) and out["query_share"] == pytest.approx(1.0)
+    split = {t["word"]: t["pieces"] for t in vocabulary(_data(), tok, pieces=3, top_terms=50)["top_terms"]}
+    assert all(len(tok.tokenize(w)) >= 3 and pieces == tok.tokenize(w) for w, pieces in split.items())
+    words = "subscriber attrition rose in the quarter customers cancel their plans".split()
+    expected = sum(len(tok.tokenize(w)) >= 3 for w in words) / len(words)
+    assert vocabulary(_data(), tok, pieces=3)["corpus_share"] == pytest.approx(expected)
