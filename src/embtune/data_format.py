@@ -104,6 +104,40 @@ def triplet_rows(
     return _dataset(rows, data, split, "triplets")
 
 
+@needs("negatives")
+def multi_negative_rows(
+    data: RetrievalData, split: str, negatives: dict[str, list[str]], negatives_per_pair: int = 3
+) -> Dataset:
+    """(anchor, positive, negative_1 .. negative_n): each relevant pair once, with n of its query's hard negatives
+    in the same row (MNRL scores the positive against all of them and the batch). A pair whose query has fewer
+    than n negatives is left out, counted in a warning (rows need the same columns)."""
+    if not isinstance(negatives_per_pair, int) or isinstance(negatives_per_pair, bool) or negatives_per_pair < 1:
+        raise EmbtuneError(
+            f"data_format.negatives_per_pair={negatives_per_pair!r}: multi_negatives needs a whole number >= 1 "
+            "(the negative columns of each row). Fix: e.g. data_format.negatives_per_pair=3, mining.num_negatives=3."
+        )
+    rows, short = [], 0
+    for query, docs, negs in _judgements(data, split, negatives, negatives_per_pair, "multi_negatives", True):
+        for did in sorted(docs):
+            if len(negs) < negatives_per_pair:
+                short += 1
+                continue
+            rows.append(
+                {"anchor": query, "positive": data.corpus[did]} | {f"negative_{i + 1}": n for i, n in enumerate(negs)}
+            )
+    if short:
+        log.warning(
+            "%s/%s: %d pairs left out of multi_negatives rows: their query has fewer than %d negatives (mine more: "
+            "mining.num_negatives >= %d, or lower data_format.negatives_per_pair)",
+            data.name,
+            split,
+            short,
+            negatives_per_pair,
+            negatives_per_pair,
+        )
+    return _dataset(rows, data, split, "multi_negatives")
+
+
 @needs("negatives", "as_written")
 def scored_rows(
     data: RetrievalData, split: str, negatives: dict[str, list[str]], negatives_per_pair: int | None = None

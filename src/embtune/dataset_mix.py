@@ -50,12 +50,15 @@ class Mix:
     def losses(self, name: str, loss: torch.nn.Module, model: SentenceTransformer) -> Any:
         return {name: loss, **{s.name: build_loss(s.loss_cfg, model) for s in self.sources}} if self.sources else loss
 
-    def prompts(self, name: str, cfg: DictConfig) -> Any:
-        """Per-column training prompts, per dataset when there are several."""
-        main = column_prompts(cfg.data_format, cfg.model.prompts)
+    def prompts(self, name: str, cfg: DictConfig, columns: list[str] | None = None) -> Any:
+        """Per-column training prompts (``columns``: the main rows'), per dataset when there are several."""
+        main = column_prompts(cfg.data_format, cfg.model.prompts, columns)
         if not self.sources or not cfg.model.prompts:
             return main
-        return {name: main, **{s.name: column_prompts(s.data_format, cfg.model.prompts) for s in self.sources}}
+        return {
+            name: main,
+            **{s.name: column_prompts(s.data_format, cfg.model.prompts, s.rows.column_names) for s in self.sources},
+        }
 
     def measure_base(self, cfg: DictConfig, model: SentenceTransformer, resolved: ResolvedModel) -> Regression:
         """The sources' evaluation figures for the base model (cached by its weights)."""

@@ -4,10 +4,11 @@ format, optionally wrapped in MatryoshkaLoss (``loss.matryoshka.dims``)."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from sentence_transformers import SentenceTransformer
 
 from embtune.errors import EmbtuneError
@@ -23,13 +24,14 @@ def check_loss_accepts_format(loss_cfg: DictConfig, format_name: str) -> None:
         )
 
 
-def build_loss(loss_cfg: DictConfig, model: SentenceTransformer) -> torch.nn.Module:
-    """Instantiate the configured loss class around ``model`` (plus a frozen guide copy when it asks for one)."""
+def build_loss(
+    loss_cfg: DictConfig, model: SentenceTransformer, cache_dir: str | Path | None = None
+) -> torch.nn.Module:
+    """Instantiate the configured loss class around ``model``, plus its frozen guide when it asks for one:
+    ``base_model`` (a copy of ``model``) or any model name / local dir (found offline-first, like model/)."""
     extra = {}
-    if loss_cfg.get("guide") == "base_model":
-        guide = copy.deepcopy(model).eval()
-        guide.requires_grad_(False)
-        extra["guide"] = guide
+    if guide_name := loss_cfg.get("guide"):
+        extra["guide"] = guide_model(str(guide_name), model, cache_dir)
     loss = instantiate(loss_cfg.module, model=model, **extra)
     dims = matryoshka_dims(loss_cfg)
     if dims:
@@ -38,6 +40,25 @@ def build_loss(loss_cfg: DictConfig, model: SentenceTransformer) -> torch.nn.Mod
         weights = loss_cfg.matryoshka.get("weights")
         loss = MatryoshkaLoss(model, loss, dims, list(weights) if weights else None)
     return loss
+
+
+def guide_model(name: str, model: SentenceTransformer, cache_dir: str | Path | None) -> SentenceTransformer:
+    """The frozen guide of GIST-style losses: a copy of the model being trained, or another model (a larger one
+    filters false negatives better, e.g. loss.guide=sentence-transformers/all-mpnet-base-v2)."""
+    if name == "base_model":
+        guide = copy.deepcopy(model)
+    else:
+        from embtune.model import load_base_model
+
+        if cache_dir is None:
+            raise EmbtuneError(f"loss.guide={name}: a guide model needs paths.cache_dir to be found offline.")
+        cfg = OmegaConf.create(
+            {"name_or_path": name, "max_seq_length": model.max_seq_length, "prompts": None, "trust_remote_code": False}
+        )
+        guide, _ = load_base_model(cfg, cache_dir)
+    guide.eval()
+    guide.requires_grad_(False)
+    return guide
 
 
 def matryoshka_dims(loss_cfg: DictConfig) -> list[int]:

@@ -143,10 +143,13 @@ def mine_dense_negatives(
     use_faiss: bool = False,
     faiss_batch_size: int = 16384,
     embeddings_cache: str | None = None,
+    model_path: str | None = None,
 ) -> dict[str, list[str]]:
     """Query id -> negatives mined by sentence-transformers' ``mine_hard_negatives`` with an embedding model.
 
-    The model is the training model's config (prompts included): negatives the base model confuses. For large
+    The model is the training model's config (prompts included): negatives the base model confuses; with
+    ``model_path`` (a saved model, e.g. a finished run's ``model/``) the negatives that model still confuses -
+    the second round of ANCE-style re-mining. For large
     corpora: ``use_faiss`` (faiss-cpu index instead of a full similarity matrix), ``faiss_batch_size`` (queries
     searched at once), ``batch_size`` (encoding), ``embeddings_cache`` (a folder where sentence-transformers keeps
     the corpus embeddings between runs).
@@ -157,6 +160,15 @@ def mine_dense_negatives(
     from embtune.model import load_base_model, model_prompts
 
     model = OmegaConf.create(model) if isinstance(model, dict) else model
+    if model_path is not None:
+        if not Path(model_path).expanduser().is_dir():
+            raise EmbtuneError(
+                f"mining.model_path={model_path}: no such directory. Fix: point it at a saved model, e.g. a finished "
+                "run's model/ (outputs/train/runs/<run>/model)."
+            )
+        model = OmegaConf.merge(
+            {k: v for k, v in OmegaConf.to_container(model).items() if k != "builder"}, {"name_or_path": model_path}
+        )
     st_model, _ = load_base_model(model, cache_dir)
     qrels = data.split(split)
     pairs = [(data.queries[q], data.corpus[d]) for q in sorted(qrels) for d in sorted(qrels[q])]

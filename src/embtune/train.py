@@ -66,7 +66,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     # 3. Model (offline-first, with its prompts) and loss (sentence-transformers' own class; one per dataset).
     model, resolved = load_base_model(cfg.model, cfg.paths.cache_dir)
-    loss = mix.losses(data.name, build_loss(cfg.loss, model), model)
+    loss = mix.losses(data.name, build_loss(cfg.loss, model, cfg.paths.cache_dir), model)
 
     # 4. Evaluators: dev during training (picks the checkpoint), the evaluation split (test, else dev) at the end.
     evaluation = build_evaluation(cfg, data, prepared.negatives, with_dev=True)
@@ -81,7 +81,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     # 6. Fine-tune.
     report_to = logger.start(cfg, run_dir, group=sweep_group())
-    rows, prompts = mix.train_rows(data.name, prepared.rows["train"]), mix.prompts(data.name, cfg)
+    rows = mix.train_rows(data.name, prepared.rows["train"])
+    prompts = mix.prompts(data.name, cfg, prepared.rows["train"].column_names)
     tuned = fine_tune(
         cfg, run_dir, model, loss, rows, evaluation.dev, best_metric, base_dev, report_to, checkpoint, prompts
     )

@@ -27,11 +27,19 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
-def column_prompts(fmt: DictConfig, model_prompts: DictConfig | None) -> dict[str, str] | None:
-    """Per-column training prompts: each text column gets the prompt of its role (query / document)."""
+def column_prompts(
+    fmt: DictConfig, model_prompts: DictConfig | None, columns: list[str] | None = None
+) -> dict[str, str] | None:
+    """Per-column training prompts: each text column gets the prompt of its role (query / document). Numbered
+    columns (``negative_3``) take the role of their prefix (``negative``)."""
     if not model_prompts:
         return None
-    prompts = {col: model_prompts.get(role) for col, role in fmt.text_columns.items()}
+    roles = dict(fmt.text_columns)
+    for col in columns or []:
+        prefix = col.rsplit("_", 1)[0]
+        if col not in roles and prefix in roles and col.rsplit("_", 1)[-1].isdigit():
+            roles[col] = roles[prefix]
+    prompts = {col: model_prompts.get(role) for col, role in roles.items()}
     return {col: p for col, p in prompts.items() if p} or None
 
 
@@ -189,7 +197,9 @@ def fine_tune(
         run_dir / "checkpoints",
         batch_sampler=cfg.loss.batch_sampler,
         multi_dataset_batch_sampler=str((cfg.get("dataset_mix") or {}).get("sampler", "proportional")),
-        prompts=prompts if prompts is not None else column_prompts(cfg.data_format, cfg.model.prompts),
+        prompts=prompts
+        if prompts is not None
+        else column_prompts(cfg.data_format, cfg.model.prompts, getattr(rows, "column_names", None)),
         metric_for_best_model=best_metric,
         report_to=report_to,
         run_name=cfg.run_name,

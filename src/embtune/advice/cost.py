@@ -56,7 +56,18 @@ def time_steps(cfg: DictConfig, model_cfg: DictConfig, rows: Dataset, run_dir: P
         model, _ = load_base_model(model_cfg, cfg.paths.cache_dir)
     batch = int(pilot.trainer.args.per_device_train_batch_size)
     sample = rows.select(range(min(len(rows), batch * steps)))
-    tuned = fine_tune(pilot, run_dir / "cost", model, build_loss(pilot.loss, model), sample, None, None, {}, [], None)
+    tuned = fine_tune(
+        pilot,
+        run_dir / "cost",
+        model,
+        build_loss(pilot.loss, model, cfg.paths.cache_dir),
+        sample,
+        None,
+        None,
+        {},
+        [],
+        None,
+    )
     return tuned.seconds / max(tuned.trainer.state.global_step, 1)
 
 

@@ -83,7 +83,16 @@ def run_pilot(
         pilot, steps = pilot_config(cfg, len(rows), int(cfg.advice.pilot.max_steps))
         model = load()
         tuned = fine_tune(
-            pilot, run_dir / "pilot", model, build_loss(pilot.loss, model), rows, None, None, {}, [], None
+            pilot,
+            run_dir / "pilot",
+            model,
+            build_loss(pilot.loss, model, cfg.paths.cache_dir),
+            rows,
+            None,
+            None,
+            {},
+            [],
+            None,
         )
         value, queries = dev_scores(model, dev, metric)
         examples = sum(len(d) for d in share.split("train").values())

@@ -21,7 +21,8 @@ def summary(advice: dict[str, Any]) -> str:
     """A few console lines: verdict, gain, the reasons, the next step."""
     f, r = advice["forecast"], advice["recommendation"]
     lines = [
-        f"ADVICE: {r['verdict'].upper()} - {advice['dataset']} with {advice['model_choice']} ({advice['metric']} on dev)",
+        f"ADVICE: {r['verdict'].upper()} - {advice['dataset']} with {advice['model_choice']} "
+        f"({advice['metric']} on dev)",
         f"  expected gain {f['gain']:+.3f} ({_interval(f)}); zero-shot {f['zero_shot_dev']:.3f}, "
         f"pilot {f['pilot_dev']:.3f}"
         + (

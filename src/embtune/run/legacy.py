@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 MOVED_TARGETS = {"embtune.data.": "embtune.dataset.sources."}
 ADDED_GROUPS = ("regression", "merge", "dataset_mix")  # config groups a v1 record cannot hold
+OPTION_GROUPS = ("mining", "loss", "data_format")  # groups whose options name themselves (``name``)
 EVALUATOR_KINDS = {
     ("ir",): "ir",
     ("ir", "triplet"): "ir_triplet",
@@ -88,5 +89,11 @@ def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, An
     loss = config.get("loss")
     if isinstance(loss, dict) and "matryoshka" not in loss:  # before loss.matryoshka: one dimension
         loss["matryoshka"] = {"dims": None, "weights": None}
+    for group in OPTION_GROUPS:  # keys an option gained later with a null default (off): the recorded run had null
+        node = config.get(group)
+        if isinstance(node, dict) and (CONF_DIR / group / f"{node.get('name')}.yaml").is_file():
+            for key, value in _group(group, node["name"]).items():
+                if value is None and key not in node:
+                    node[key] = None
 
     return config
