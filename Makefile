@@ -128,5 +128,4 @@ bench-scifact: $(STAMP)  ## SciFact fine-tune + test eval with the best recipe; 
 	"$(PY)" scripts/bench_scifact.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/scifact.csv $(ARGS)
 
 train-ddp: $(STAMP)  ## DDP via torchrun (gloo on CPU, nccl on GPUs), one run dir for all ranks: make train-ddp NPROC=2
-	"$(VENV)/bin/torchrun" --nproc_per_node=$(NPROC) -m embtune.train \
-		"hydra.run.dir=outputs/train/runs/$$(date +%Y-%m-%d_%H-%M-%S-%N)_ddp$(NPROC)" $(ARGS)
+	EMBTUNE_RUN_STAMP="$$(date +%Y-%m-%d_%H-%M-%S-%N)" "$(VENV)/bin/torchrun" --nproc_per_node=$(NPROC) -m embtune.train $(ARGS)

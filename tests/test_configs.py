@@ -50,7 +50,7 @@ def test_defaults_are_minilm_mnrl_pairs_on_embedded_data(compose_cfg) -> None:
     assert cfg.loss.module._target_.endswith("MultipleNegativesRankingLoss")
     assert cfg.data_format.name == "pairs"
     assert cfg.dataset.source.files.train.endswith("embtune/builtin_data/default/train.jsonl")
-    assert cfg.run_name == "minilm_mnrl_pairs"
+    assert cfg.run_name == "minilm_default_mnrl_pairs"  # model, dataset, loss, format: the run-dir rule
     assert cfg.logger._target_ == "embtune.logger.Logger"
 
 
@@ -105,3 +105,9 @@ def test_step_intervals_may_be_fractions_but_counts_must_be_whole() -> None:
     for bad in ({"per_device_train_batch_size": 0.5}, {"eval_steps": 0}, {"gradient_accumulation_steps": -1}):
         with pytest.raises(EmbtuneError, match="must be a whole number >= 1"):
             check_counts(bad)
+
+
+def test_run_names_follow_one_rule_and_stay_one_folder(compose_cfg) -> None:
+    cfg = compose_cfg("model=tiny", "dataset=beir", "dataset.name=BeIR/fi qa", "loss=cosent", "data_format=scored")
+    assert cfg.run_name == "tiny_BeIR-fi-qa_cosent_scored"  # a name part never adds a folder
+    assert compose_cfg("dataset=beir").run_name == "minilm_unnamed_mnrl_pairs"  # dataset.name unset: still a name

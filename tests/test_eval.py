@@ -22,6 +22,10 @@ def test_eval_of_a_run_reproduces_its_metrics(tmp_path: Path) -> None:
     run = _latest(out, "train")
     result = run_cli("embtune.eval", f"model_path={run}", *common)
     assert result.returncode == 0, result.stderr[-2000:]
+    # one naming rule: the eval dir names the evaluated run's model, dataset, loss and format, as its train dir does
+    assert run.name.endswith("_tiny_default_mnrl_pairs") and _latest(out, "eval").name.endswith(
+        "_tiny_default_mnrl_pairs"
+    )
     evaluated = json.loads((_latest(out, "eval") / "metrics.json").read_text())
     original = json.loads((run / "metrics.json").read_text())
     for block in ("bm25", "zero_shot", "fine_tuned"):
@@ -36,6 +40,7 @@ def test_eval_of_a_base_model_alone(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((_latest(out, "eval") / "metrics.json").read_text())
     assert set(metrics) >= {"bm25", "zero_shot"} and "fine_tuned" not in metrics
+    assert _latest(out, "eval").name.endswith("_tiny_default_zero_shot")
 
 
 def test_eval_of_a_missing_path_is_a_clear_error(tmp_path: Path) -> None:

@@ -58,3 +58,23 @@ def test_cannot_create_dir_checks_the_nearest_existing_parent(tmp_path: Path) ->
     assert cannot_create_dir(tmp_path / "file" / "x") == f"{tmp_path / 'file'} is not a directory"
     if Path("/proc/self").is_dir():  # root passes os.access there; creating a folder still fails
         assert "cannot create a folder in /proc" in (cannot_create_dir(Path("/proc/nope/runs")) or "")
+
+
+def test_a_run_dir_holding_a_finished_run_is_never_written_over(tmp_path: Path) -> None:
+    finished = tmp_path / "outputs" / "train" / "runs" / "2026-01-01_00-00-00-0_tiny_default_mnrl_pairs"
+    finished.mkdir(parents=True)
+    (finished / "metrics.json").write_text('{"kept": true}')
+    for how in ([f"hydra.run.dir={finished}"], []):
+        result = run_cli(
+            "embtune.train",
+            *TINY,
+            f"paths.output_dir={tmp_path}/outputs",
+            *how,
+            env={"EMBTUNE_RUN_STAMP": "2026-01-01_00-00-00-0"} if not how else None,
+        )
+        assert result.returncode == 1
+        line = result.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"error: the run dir {finished} holds a finished run (metrics.json)") and "Fix:" in line
+    assert (finished / "metrics.json").read_text() == '{"kept": true}' and sorted(
+        p.name for p in finished.iterdir()
+    ) == ["metrics.json"]

@@ -36,7 +36,9 @@ def test_two_by_two_sweep_logs_four_wandb_runs_in_one_group_and_a_summary(tmp_pa
     runs = [read_run(f) for f in sorted(sweep.glob("*/wandb/offline-run-*/run-*.wandb"))]
     assert len(runs) == 4 and len({r["id"] for r in runs}) == 4
     assert {r["group"] for r in runs} == {sweep.name}
-    assert sorted(r["name"] for r in runs) == sorted(["tiny_mnrl_pairs"] * 2 + ["tiny_cosent_scored"] * 2)
+    assert sorted(r["name"] for r in runs) == sorted(
+        ["tiny_default_mnrl_pairs"] * 2 + ["tiny_default_cosent_scored"] * 2
+    )
     for r in runs:
         assert r["config"]["model"]["name_or_path"].endswith("embtune-tiny-bert")
         assert {"final/zero_shot/ndcg@10", "final/fine_tuned/ndcg@10", "final/delta/vs_zero_shot"} <= set(r["summary"])
@@ -104,6 +106,7 @@ def test_submitit_local_launcher_runs_two_jobs(tmp_path: Path) -> None:
 
 
 def test_two_process_gloo_ddp_writes_one_run_dir(tmp_path: Path) -> None:
+    """As make train-ddp runs it: EMBTUNE_RUN_STAMP gives both ranks one dir, named by the rule of every run."""
     import json
     import os
     import subprocess
@@ -111,11 +114,10 @@ def test_two_process_gloo_ddp_writes_one_run_dir(tmp_path: Path) -> None:
 
     from conftest import ROOT
 
-    run_dir = tmp_path / "outputs" / "train" / "runs" / "ddp"
     torchrun = Path(sys.executable).parent / "torchrun"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "EMBTUNE_RUN_STAMP": "2026-01-02_03-04-05-1"}
     result = subprocess.run(
-        [str(torchrun), "--nproc_per_node=2", "-m", "embtune.train", *TINY, f"hydra.run.dir={run_dir}"],
+        [str(torchrun), "--nproc_per_node=2", "-m", "embtune.train", *TINY, f"paths.output_dir={tmp_path}/outputs"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -123,7 +125,8 @@ def test_two_process_gloo_ddp_writes_one_run_dir(tmp_path: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [p.name for p in (tmp_path / "outputs" / "train" / "runs").iterdir()] == ["ddp"]
+    (run_dir,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    assert run_dir.name == "2026-01-02_03-04-05-1_tiny_default_mnrl_pairs"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["train"]["world_size"] == 2 and metrics["train"]["steps"] == 4
     assert not (run_dir / "FAILED").exists()

@@ -30,8 +30,12 @@ from embtune.run.files import write_text_atomic
 _RUN_NAME_FIX = "Fix: pick a plain name, e.g. run_name=my_experiment (no '/', '\\', '..', NUL, no leading '-' or '.')."
 
 
+FINISHED_MARKERS = ("metrics.json", "advice.json")  # written last by train / eval and by advise
+
+
 class CheckRunDir(Callback):
-    """Refuse, before anything is created, a run_name that escapes the output tree and an unwritable output dir."""
+    """Refuse, before anything is created, a run_name that escapes the output tree, an unwritable output dir, and a
+    run dir that already holds a finished run (a fixed hydra.run.dir or EMBTUNE_RUN_STAMP used twice)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config, "hydra.run.dir", "run dir")
@@ -52,6 +56,16 @@ class CheckRunDir(Callback):
         if target is not None and (reason := cannot_create_dir(Path(target))):
             message = f"cannot create the {what} {target}: {reason}. Fix: set paths.output_dir to a writable folder."
             raise SystemExit(f"error: {EmbtuneError(message)}") from None
+        resuming = bool(OmegaConf.select(config, "resume.enabled", default=False))
+        if dir_key == "hydra.run.dir" and target is not None and not resuming:
+            finished = [f for f in FINISHED_MARKERS if (Path(target) / f).is_file()]
+            if finished:
+                message = (
+                    f"the run dir {target} holds a finished run ({finished[0]}); a new run never writes over it. "
+                    "Fix: leave hydra.run.dir / EMBTUNE_RUN_STAMP unset (each run gets its own dir), or re-run it "
+                    "with make rerun RUN=<dir>."
+                )
+                raise SystemExit(f"error: {EmbtuneError(message)}") from None
 
 
 def _resolve(config: DictConfig, dir_key: str) -> tuple[Any, str | None]:
