@@ -14,17 +14,19 @@ TEST_WORKERS ?= 2
 # Paths reach the recipes through the environment, never pasted into shell text: any legal path works
 # (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir. Exported to the targets
 # that read the shared data, and to all when set explicitly (so `make resume` keeps the run's own data dir).
-DATA_TARGETS := train train-scifact advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
+DATA_TARGETS := train train-scifact train-2round advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
 $(DATA_TARGETS): export EMBTUNE_DATA_DIR := $(DATA_DIR)
 ifneq ($(origin DATA_DIR)$(origin EMBTUNE_DATA_DIR),fileundefined)
 export EMBTUNE_DATA_DIR := $(DATA_DIR)
 endif
 export RUN
+ROUND1 ?=
+export ROUND1
 REPO ?=
 export REPO
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast test-unit lint format train train-scifact advise advise-scifact data-scifact mine bench-mining eval check-eval \
+.PHONY: help install test test-fast test-unit lint format train train-scifact train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
 	sweep-models sweep-losses sweep-formats sweep-seeds wandb-sync merge push rerun resume bench-scale bench-scifact train-ddp
 
 help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
@@ -66,6 +68,9 @@ train: $(STAMP)  ## fine-tune all-MiniLM-L6-v2 on the embedded default data (off
 
 train-scifact: $(STAMP)  ## the SciFact recipe on the BEIR data under DATA_DIR
 	"$(PY)" -m embtune.train experiment=scifact_minilm $(ARGS)
+
+train-2round: $(STAMP)  ## SciFact twice: round 2 trains on negatives round 1's model still confuses [ROUND1=<run dir> skips round 1]
+	"$(PY)" scripts/two_round.py experiment=scifact_minilm $(ARGS)
 
 advise: $(STAMP)  ## "should I fine-tune?" on the embedded default data: signals, learning-curve pilot, cost, verdict (minutes)
 	"$(PY)" -m embtune.advise experiment=default_minilm $(ARGS)

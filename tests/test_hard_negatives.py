@@ -3,11 +3,15 @@ fine-tuned model (mining.model_path), and a GIST guide that is another model (lo
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_CACHE, run_cli
+from conftest import ROOT, TINY_CACHE, run_cli
 from omegaconf import OmegaConf
 
 from embtune.data_format import build_rows
@@ -122,3 +126,28 @@ def test_gist_guide_can_be_another_model(compose_cfg, tmp_path: Path) -> None:
     cfg.loss.guide = str(tmp_path / "missing")
     with pytest.raises(EmbtuneError, match="missing"):
         build_loss(cfg.loss, model, cfg.paths.cache_dir)
+
+
+def test_two_rounds_mine_round_two_with_round_one_model(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    recipe = [*TINY, "data_format=triplets", "mining=bm25", "mining.num_negatives=1", "mining.relative_margin=null"]
+    recipe.append(f"paths.output_dir={out}")
+    result = run_script("two_round.py", *recipe)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = sorted((out / "train" / "runs").iterdir())
+    assert "-round1_tiny_default_mnrl_triplets" in first.name and "-round2_tiny_default_mnrl_triplets" in second.name
+    config = OmegaConf.load(second / ".hydra" / "config.yaml")
+    assert config.mining.name == "dense" and config.mining.model_path == str(first / "model")
+    assert config.mining.num_negatives == 1 and (second / "metrics.json").is_file()
+    mined = json.loads((second / "metrics.json").read_text())["train"]["mining"]
+    assert mined["negatives_per_query"] >= 1
+    assert result.stdout.strip().splitlines()[-1].startswith(f"two rounds: round 1 {first}, round 2 {second}")
+    again = run_script("two_round.py", "--round1", str(tmp_path / "nope"), *recipe)
+    assert again.returncode == 1 and again.stderr.strip().startswith("error: round 1 left no model to mine with")
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("ROUND1", None)
+    command = [sys.executable, f"scripts/{name}", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
