@@ -24,7 +24,7 @@ def reasons(signals: dict[str, Any], t: Any) -> list[dict[str, str]]:
     zs, bm25 = signals["dev"]["zero_shot"], signals["dev"].get("bm25")
     if bm25 is not None and zs - bm25 <= t.bm25_margin:
         fire("for", f"BM25 {bm25:.3f} >= zero-shot {zs:.3f} {metric} on dev: the model misses the domain's words")
-    elif bm25 is not None:
+    elif bm25 is not None and zs >= t.low_zero_shot:
         fire("against", f"zero-shot {zs:.3f} beats BM25 {bm25:.3f} on dev: the model already reads this domain")
     if zs < t.low_zero_shot:
         fire("for", f"zero-shot {metric} {zs:.3f} on dev (< {t.low_zero_shot}): low retrieval accuracy")
@@ -71,12 +71,16 @@ def recommend(signals: dict[str, Any], forecast: dict[str, Any], costs: list[dic
         )
     else:
         verdict = TRY_FIRST
+        clear = low >= t.min_gain
+        why = (
+            f"clear of {t.min_gain}, but {signals['examples']['kept']} examples are too few to trust it"
+            if clear
+            else f"not clear of {t.min_gain}"
+        )
         fired.append(
             {
                 "side": "for" if gain >= t.min_gain else "against",
-                "reason": f"pilot gain {gain:+.3f} on "
-                f"dev, interval [{low:+.3f}, {high:+.3f}]: not clear of {t.min_gain}"
-                + (" or too few examples to trust" if few else ""),
+                "reason": f"pilot gain {gain:+.3f} on dev, interval [{low:+.3f}, {high:+.3f}]: {why}",
             }
         )
     return {"verdict": verdict, "reasons": fired, "next_step": next_step(verdict, signals, forecast, costs, t)}
