@@ -46,3 +46,17 @@ def test_an_upgraded_hydra_record_instantiates_its_evaluator_and_format() -> Non
     assert new.evaluator.ir._target_ == "embtune.evaluator.ir_evaluator"
     assert new.data_format.rows._target_ == "embtune.data_format.triplet_rows"
     assert new.dataset.source._target_ == "embtune.dataset.sources.load_pairs"
+
+
+def test_a_record_from_before_later_option_keys_resumes_cleanly() -> None:
+    """Runs recorded before mining.model_path existed, and before mnrl accepted multi_negatives, still compare equal:
+    a key added later with a null default was off for them, and ``loss.accepts`` is metadata, not a choice."""
+    current = _current("experiment=scifact_minilm", "mining=dense")
+    old = json.loads(json.dumps(current))
+    del old["mining"]["model_path"]
+    old["loss"]["accepts"] = ["pairs", "triplets"]
+    assert config_diff(old, current, [])  # as recorded, it differs ...
+    assert config_diff(upgrade(old, current=current), current, []) == []  # ... read in today's shape, it does not
+    changed = json.loads(json.dumps(old))
+    changed["mining"]["range_max"] = 99  # a real change still shows
+    assert config_diff(upgrade(changed, current=current), current, []) == ["mining.range_max: 99 -> 30"]

@@ -89,6 +89,8 @@ def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, An
     loss = config.get("loss")
     if isinstance(loss, dict) and "matryoshka" not in loss:  # before loss.matryoshka: one dimension
         loss["matryoshka"] = {"dims": None, "weights": None}
+    if isinstance(loss, dict) and (CONF_DIR / "loss" / f"{loss.get('name')}.yaml").is_file():
+        loss["accepts"] = _group("loss", loss["name"])["accepts"]  # which formats it trains on: metadata, not a choice
     for group in OPTION_GROUPS:  # keys an option gained later with a null default (off): the recorded run had null
         node = config.get(group)
         if isinstance(node, dict) and (CONF_DIR / group / f"{node.get('name')}.yaml").is_file():
