@@ -25,7 +25,7 @@ def _advise(tmp_path: Path, *overrides: str) -> tuple[Path, object]:
 def test_advise_writes_a_verdict_with_its_evidence(tmp_path: Path) -> None:
     # as if only 100 of the embedded data's train queries were labeled: the same dev split measures it
     run_dir, result = _advise(
-        tmp_path, "advice.cost.models=[tiny,e5_base]", "advice.pilot.max_steps=3", "advice.max_train_queries=100"
+        tmp_path, "advice.cost.models=[tiny,minilm,e5_base]", "advice.pilot.max_steps=3", "advice.max_train_queries=100"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     advice = json.loads((run_dir / "advice.json").read_text())
@@ -40,11 +40,14 @@ def test_advise_writes_a_verdict_with_its_evidence(tmp_path: Path) -> None:
     assert forecast["gain"] == pytest.approx(forecast["pilot_dev"] - forecast["zero_shot_dev"])
     lo, hi = forecast["interval"]
     assert lo <= forecast["gain"] + 1e-9 and forecast["gain"] <= hi + 1e-9
-    # cost: the configured model timed by the pilot; e5 (no weights here, never downloaded) estimated from it
+    # cost: the configured model timed by the pilot; MiniLM (offline weights) by 3 real steps of 4 rows, scaled to
+    # the batch of 16; e5 (no weights here, never downloaded) estimated from the nearest measured size, MiniLM's
     cost = {c["model"]: c for c in advice["cost"]}
     assert cost["tiny"]["how"] == "measured (pilot)"
-    assert cost["e5_base"]["how"].startswith("estimated: tiny's step")
-    assert cost["e5_base"]["seconds_per_step"] > cost["tiny"]["seconds_per_step"]
+    assert cost["minilm"]["how"] == "measured at batch 4, scaled to 16"
+    assert cost["e5_base"]["how"].startswith("estimated: minilm's step x 4.8")
+    assert cost["e5_base"]["seconds_per_step"] == pytest.approx(cost["minilm"]["seconds_per_step"] * 109.5 / 22.7, 1e-2)
+    assert cost["minilm"]["seconds_per_step"] > cost["tiny"]["seconds_per_step"]
     assert cost["tiny"]["device"] == "cpu" and cost["tiny"]["usd"] == pytest.approx(
         cost["tiny"]["hours"] * cost["tiny"]["usd_per_hour"], abs=1e-4
     )

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from transformers import set_seed
 
 from embtune.advice import signals
-from embtune.advice.cost import full_run_steps, model_costs
+from embtune.advice.cost import full_run_steps, measure_models, model_costs
 from embtune.advice.decide import recommend
 from embtune.advice.pilot import dev_scores, fit_curve, paired_interval, predict, run_pilot
 from embtune.advice.report import summary, write_advice
@@ -64,17 +64,19 @@ def advise(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "overlap": signals.overlap(data),
     }
 
-    # 3. The learning-curve pilot: fresh base model per share of train, bounded budget, dev after each.
+    # 3. Step time of the other models of the cost table (a few real steps each, before the long pilot).
     negatives = prepared.negatives.get("train", {})
+    rows = build_rows(data, "train", cfg.data_format, negatives)
+    choice = HydraConfig.get().runtime.choices.get("model", "model")
+    times = measure_models(cfg, rows, run_dir, lambda name: compose_model(cfg, name), skip=choice)
+
+    # 4. The learning-curve pilot: fresh base model per share of train, bounded budget, dev after each; the
+    #    configured model's step time is the pilot's.
     points = run_pilot(cfg, run_dir, data, negatives, dev, lambda: load_base_model(cfg.model, cfg.paths.cache_dir)[0])
     forecast = forecast_gain(cfg, points, zero_shot, zero_shot_queries)
-    rows = build_rows(data, "train", cfg.data_format, negatives)
     forecast["full_run_steps"] = full_run_steps(cfg.trainer.args, len(rows))
-
-    # 4. Cost of the full run per model (the configured one timed by the pilot).
-    choice = HydraConfig.get().runtime.choices.get("model", "model")
-    step = points[-1]["seconds"] / max(points[-1]["steps"], 1)
-    costs = model_costs(cfg, rows, run_dir, {choice: step}, lambda name: compose_model(cfg, name))
+    times[choice] = (points[-1]["seconds"] / max(points[-1]["steps"], 1), "measured (pilot)")
+    costs = model_costs(cfg, rows, times)
 
     # 5. The recommendation, then the files.
     advice = {

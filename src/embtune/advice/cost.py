@@ -48,49 +48,54 @@ def _hub_off():
             os.environ["HF_HUB_OFFLINE"] = before
 
 
-def time_steps(cfg: DictConfig, model_cfg: DictConfig, rows: Dataset, run_dir: Path, steps: int) -> float:
-    """Seconds per training step of ``model_cfg`` on the first rows (``steps`` batches), with the run's loss."""
+def time_steps(
+    cfg: DictConfig, model_cfg: DictConfig, rows: Dataset, run_dir: Path, steps: int, batch: int
+) -> tuple[float, str]:
+    """Seconds per training step of ``model_cfg`` with the run's loss and batch size, timed on ``steps`` batches of
+    at most ``batch`` rows and scaled linearly to the configured batch (compute-bound on CPU): a large model at the
+    full batch may not fit in memory beside other work, and a cost probe must never be what fails."""
     pilot, _ = pilot_config(cfg, len(rows), steps)
+    configured = int(pilot.trainer.args.per_device_train_batch_size)
+    probe = max(1, min(batch, configured))
+    pilot.trainer.args.per_device_train_batch_size = probe
     pilot.model = model_cfg
     with _hub_off():
         model, _ = load_base_model(model_cfg, cfg.paths.cache_dir)
-    batch = int(pilot.trainer.args.per_device_train_batch_size)
-    sample = rows.select(range(min(len(rows), batch * steps)))
-    tuned = fine_tune(
-        pilot,
-        run_dir / "cost",
-        model,
-        build_loss(pilot.loss, model, cfg.paths.cache_dir),
-        sample,
-        None,
-        None,
-        {},
-        [],
-        None,
-    )
-    return tuned.seconds / max(tuned.trainer.state.global_step, 1)
+    sample = rows.select(range(min(len(rows), probe * steps)))
+    loss = build_loss(pilot.loss, model, cfg.paths.cache_dir)
+    tuned = fine_tune(pilot, run_dir / "cost", model, loss, sample, None, None, {}, [], None)
+    per_step = tuned.seconds / max(tuned.trainer.state.global_step, 1) * configured / probe
+    how = "measured" if probe == configured else f"measured at batch {probe}, scaled to {configured}"
+    return per_step, how
 
 
-def model_costs(
+def measure_models(
     cfg: DictConfig,
     rows: Dataset,
     run_dir: Path,
-    measured: dict[str, float],
     compose_model: Callable[[str], DictConfig],
-) -> list[dict[str, Any]]:
-    """One row per ``advice.cost.models``: seconds per step (``measured`` ones as given, others timed here when
-    their weights are present, else estimated by parameter count from the nearest measured model), the full run's
-    steps, hours and USD."""
-    cost = cfg.advice.cost
-    params = {str(k): float(v) for k, v in cost.params_m.items()}
-    times: dict[str, tuple[float, str]] = {name: (s, "measured (pilot)") for name, s in measured.items()}
+    skip: str,
+) -> dict[str, tuple[float, str]]:
+    """Seconds per step and how they were had, for each ``advice.cost.models`` entry other than ``skip`` (the
+    configured model, which the pilot times) whose weights are here. Run before the pilot: a probe that fails
+    costs seconds, not the pilot's minutes."""
+    cost, times = cfg.advice.cost, {}
     for name in cost.models:
-        if name in times:
+        if name == skip:
             continue
         try:
-            times[name] = (time_steps(cfg, compose_model(name), rows, run_dir, int(cost.measure_steps)), "measured")
+            model_cfg = compose_model(name)
+            times[name] = time_steps(cfg, model_cfg, rows, run_dir, int(cost.measure_steps), int(cost.measure_batch))
         except EmbtuneError as e:
             log.info("cost of %s estimated, not measured: %s", name, str(e).split(". ")[0])
+    return times
+
+
+def model_costs(cfg: DictConfig, rows: Dataset, times: dict[str, tuple[float, str]]) -> list[dict[str, Any]]:
+    """One row per ``advice.cost.models``: seconds per step (``times``: measured; a model without weights here is
+    estimated by parameter count from the nearest measured one), the full run's steps, hours and USD."""
+    cost = cfg.advice.cost
+    params = {str(k): float(v) for k, v in cost.params_m.items()}
     gpu = torch.cuda.is_available()
     rate = float(cost.gpu_usd_per_hour if gpu else cost.cpu_usd_per_hour)
     steps = full_run_steps(cfg.trainer.args, len(rows))

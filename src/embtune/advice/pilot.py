@@ -22,6 +22,7 @@ from embtune.data_format import build_rows
 from embtune.dataset.types import RetrievalData
 from embtune.evaluator import GradedIREvaluator, evaluate_model
 from embtune.loss import build_loss
+from embtune.run.files import write_json_atomic
 from embtune.trainer import fine_tune
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ def run_pilot(
                 "per_query": queries,
             }
         )
+        # each point on disk as it lands: a crash later (the cost probes, the machine) keeps what was measured
+        write_json_atomic(run_dir / "pilot.json", [{k: v for k, v in p.items() if k != "per_query"} for p in points])
     return points
 
 
