@@ -111,3 +111,12 @@ def test_run_names_follow_one_rule_and_stay_one_folder(compose_cfg) -> None:
     cfg = compose_cfg("model=tiny", "dataset=beir", "dataset.name=BeIR/fi qa", "loss=cosent", "data_format=scored")
     assert cfg.run_name == "tiny_BeIR-fi-qa_cosent_scored"  # a name part never adds a folder
     assert compose_cfg("dataset=beir").run_name == "minilm_unnamed_mnrl_pairs"  # dataset.name unset: still a name
+
+
+def test_multineg_experiment_changes_only_the_rows_of_the_scifact_recipe(compose_cfg) -> None:
+    base = compose_cfg("experiment=scifact_minilm")
+    cfg = compose_cfg("experiment=scifact_minilm_multineg")
+    assert cfg.hydra.runtime.choices.data_format == "multi_negatives" and cfg.run_name.endswith("_mnrl_multi_negatives")
+    assert cfg.mining.num_negatives == cfg.data_format.negatives_per_pair == 3
+    assert (cfg.trainer, cfg.loss, cfg.dataset.dev_fraction) == (base.trainer, base.loss, base.dataset.dev_fraction)
+    assert cfg.mining.range_max == base.mining.range_max == 30
