@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY_CACHE, run_cli
+from conftest import TINY_CACHE, needs_shared_data, run_cli
 
 from embtune.advice.signals import overlap, vocabulary
 from embtune.dataset.types import RetrievalData
@@ -97,3 +97,12 @@ def test_vocabulary_counts_occurrences_the_tokenizer_splits(compose_cfg) -> None
     words = "subscriber attrition rose in the quarter customers cancel their plans".split()
     expected = sum(len(tok.tokenize(w)) >= 3 for w in words) / len(words)
     assert vocabulary(_data(), tok, pieces=3)["corpus_share"] == pytest.approx(expected)
+
+
+@needs_shared_data
+def test_advise_on_sentence_pairs_says_it_needs_retrieval_data(tmp_path: Path) -> None:
+    _, result = _advise(
+        tmp_path, "dataset=stsb", "data_format=scored", "loss=cosent", "evaluator=sts", "paths.data_dir=../shared/data"
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: advise measures retrieval data")

@@ -44,6 +44,12 @@ def advise(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     #    max_train_queries cut asks "what if only this many queries were labeled".
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
     prepared = prepare_data(cfg, splits=data_splits(cfg))
+    if not prepared.data.qrels.get("train"):
+        raise EmbtuneError(
+            f"advise measures retrieval data (queries with relevant documents), and dataset '{prepared.data.name}' "
+            "holds only sentence pairs with scores or labels in train. Fix: advise on a retrieval dataset (query, "
+            "positive) - for STS-style pairs compare zero-shot and fine-tuned with make train and evaluator=sts."
+        )
     data = signals.cut_train(prepared.data, cfg.advice.max_train_queries, cfg.seed)
     model, resolved = load_base_model(cfg.model, cfg.paths.cache_dir)
     dev = build_evaluation(cfg, data, prepared.negatives, with_dev=True).dev
