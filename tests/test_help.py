@@ -28,18 +28,10 @@ GROUPS = {
     },
     "embtune.eval": {"model", "dataset", "evaluator", "mining", "regression", "merge"},
     "embtune.prepare": {"dataset", "data_format", "mining", "quality", "model"},
-    "embtune.advise": {
-        "model",
-        "dataset",
-        "data_format",
-        "loss",
-        "mining",
-        "quality",
-        "evaluator",
-        "trainer",
-        "advice",
-        "experiment",
-    },
+}
+# advise composes the run train would launch, without what only training ships or logs
+GROUPS["embtune.advise"] = GROUPS["embtune.train"] - {"regression", "merge", "dataset_mix", "logger", "objective"} | {
+    "advice"
 }
 
 

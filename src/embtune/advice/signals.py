@@ -42,35 +42,37 @@ def vocabulary(
     data: RetrievalData, tokenizer: Any, pieces: int = 3, max_docs: int = 20000, top_terms: int = 15, seed: int = 0
 ) -> dict[str, Any]:
     """Share of word occurrences (corpus sample, queries) the model's tokenizer splits into ``pieces`` or more, and
-    the most frequent such words with their pieces: the domain terms the model has never seen whole.
-
-    Each distinct word is tokenized once, so a large corpus costs one pass over its text plus its vocabulary.
-    """
+    the most frequent such words with their pieces: the domain terms the model has never seen whole."""
     doc_ids = sorted(data.corpus)
     if len(doc_ids) > max_docs:
         doc_ids = random.Random(seed).sample(doc_ids, max_docs)
-    counts = {
-        "corpus": Counter(w for d in doc_ids for w in _WORD.findall(data.corpus[d].lower())),
-        "queries": Counter(w for q in data.queries.values() for w in _WORD.findall(q.lower())),
+    texts = {"corpus": [data.corpus[d] for d in doc_ids], "queries": list(data.queries.values())}
+    out = split_words(texts, tokenizer, pieces, top_terms)
+    return {
+        "pieces": pieces,
+        "corpus_share": out["shares"]["corpus"],
+        "query_share": out["shares"]["queries"],
+        "docs_read": len(doc_ids),
+        "top_terms": out["top_terms"],
     }
+
+
+def split_words(texts: dict[str, list[str]], tokenizer: Any, pieces: int = 3, top_terms: int = 15) -> dict[str, Any]:
+    """Per named collection of texts, the share of word occurrences split into ``pieces`` or more; the most
+    frequent such words overall. Each distinct word is tokenized once (one pass over the text plus its vocabulary)."""
+    counts = {side: Counter(w for t in items for w in _WORD.findall(t.lower())) for side, items in texts.items()}
     split: dict[str, list[str]] = {}
-    for word in set(counts["corpus"]) | set(counts["queries"]):
+    for word in set().union(*counts.values()):
         tokens = tokenizer.tokenize(word)
         if len(tokens) >= pieces:
             split[word] = tokens
-    share = {
+    shares = {
         side: (sum(n for w, n in c.items() if w in split) / total if (total := sum(c.values())) else 0.0)
         for side, c in counts.items()
     }
-    both = counts["corpus"] + counts["queries"]
+    both = sum(counts.values(), Counter())
     frequent = sorted(split, key=lambda w: (-both[w], w))[:top_terms]
-    return {
-        "pieces": pieces,
-        "corpus_share": share["corpus"],
-        "query_share": share["queries"],
-        "docs_read": len(doc_ids),
-        "top_terms": [{"word": w, "count": both[w], "pieces": split[w]} for w in frequent],
-    }
+    return {"shares": shares, "top_terms": [{"word": w, "count": both[w], "pieces": split[w]} for w in frequent]}
 
 
 def overlap(data: RetrievalData, split: str = "train") -> dict[str, Any]:
