@@ -32,6 +32,10 @@ def test_eval_of_a_run_reproduces_its_metrics(tmp_path: Path) -> None:
         assert evaluated[block] == pytest.approx(original[block], abs=1e-6)
     for key in ("vs_zero_shot", "vs_bm25"):
         assert evaluated["delta"][key] == pytest.approx(original["delta"][key], abs=1e-6)
+    # per_query.json beside it: the evaluated model's nDCG@10 per test query, averaging to its figure
+    queries = json.loads((_latest(out, "eval") / "per_query.json").read_text())
+    assert queries["metric"] == "ndcg@10" and len(queries["test"]) > 1
+    assert sum(queries["test"].values()) / len(queries["test"]) == pytest.approx(evaluated["fine_tuned"]["ndcg@10"])
 
 
 def test_eval_of_a_base_model_alone(tmp_path: Path) -> None:

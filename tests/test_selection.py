@@ -3,10 +3,12 @@ dev corpus as hard as the test one. One real sweep on the tiny model: one job im
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, TINY_CACHE, run_cli, write_jsonl
 
 from embtune.dataset.sources import load_pairs
@@ -88,6 +90,24 @@ def test_a_degrading_run_ships_the_base_and_an_improving_one_its_checkpoint(tmp_
     header = summary[0].split(",")
     selected = [row.split(",")[header.index("selected")] for row in summary[1:]]
     assert selected[1] == "base" and selected[0].startswith("checkpoint-")
+
+    # per_query.json: the shipped model's nDCG@10 per dev query (one more dev pass) averages to the dev figure the
+    # run chose by; the test split's per query too where the shipped model was evaluated on it
+    good_q, bad_q = (json.loads((p / "per_query.json").read_text()) for p in (good, bad))
+    assert good_q["metric"] == bad_q["metric"] == "ndcg@10"
+    for q, m in ((good_q, m_good), (bad_q, m_bad)):
+        assert sum(q["dev"].values()) / len(q["dev"]) == pytest.approx(m["train"]["selected_dev_metric"], abs=1e-6)
+    assert sum(good_q["test"].values()) / len(good_q["test"]) == pytest.approx(m_good["fine_tuned"]["ndcg@10"])
+    # the summary compares each job with the best on the same dev queries, with a paired-bootstrap range
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert rows[0]["dev_vs_best"] == "best"
+    diff, span = rows[1]["dev_vs_best"].split(" ", 1)
+    lo, hi = (float(x) for x in span.strip("[]").split(".."))
+    assert float(diff) == pytest.approx(
+        m_bad["train"]["selected_dev_metric"] - m_good["train"]["selected_dev_metric"], abs=1e-4
+    )
+    assert lo <= float(diff) <= hi
+    assert "paired-bootstrap range" in (sweep / "summary.md").read_text()
 
 
 def test_margin_and_keep_base_flag() -> None:

@@ -21,13 +21,14 @@ from transformers import set_seed
 from embtune.advice import signals
 from embtune.advice.cost import full_run_steps, measure_models, model_costs
 from embtune.advice.decide import recommend
-from embtune.advice.pilot import dev_scores, fit_curve, paired_interval, predict, run_pilot
+from embtune.advice.pilot import dev_scores, fit_curve, predict, run_pilot
 from embtune.advice.report import summary, write_advice
 from embtune.data_format import build_rows
 from embtune.errors import EmbtuneError
 from embtune.evaluator import evaluate_bm25
 from embtune.loss import check_loss_accepts_format
 from embtune.model import load_base_model
+from embtune.per_query import paired_interval
 from embtune.pipeline import build_evaluation, data_splits, prepare_data
 from embtune.run.failure import run_or_fail
 

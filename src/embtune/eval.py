@@ -18,6 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from embtune import per_query
 from embtune.card import add_to_card
 from embtune.dataset.splits import evaluation_split
 from embtune.errors import EmbtuneError
@@ -104,9 +105,10 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         )
         model = load_model(OmegaConf.merge(cfg.model, {"max_seq_length": None}), tuned)
         model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets if regression else [], out_dir)
-        metrics = evaluate_shipped(
+        metrics, queries = evaluate_shipped(
             metrics, model, evaluation, dims=matryoshka_dims(cfg.loss) if "loss" in cfg else None
         )
+        per_query.write(out_dir, metrics["main_metric"], {evaluation.split or "evaluation": queries})
         if regression is not None and (block := regression.block(model)):
             metrics["regression"] = block
         models["evaluated"] = {"path": str(tuned.path), "weights_sha256": tuned.weights_sha256}

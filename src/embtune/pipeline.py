@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
+from embtune import per_query
 from embtune.cache import cached_evaluation
 from embtune.data_format import build_rows, format_needs, trains_as_written
 from embtune.dataset.checks import build_report, enforce
@@ -200,16 +201,18 @@ def evaluate_shipped(
     evaluation: Evaluation,
     shipped_is_base: bool = False,
     dims: list[int] | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, float]]:
     """``fine_tuned`` (the model shipped) on the evaluation split, with the deltas; the zero-shot figures again when
     the base itself is shipped (same weights, same inputs: no second encoding). With Matryoshka ``dims``, the main
-    metric per dimension too."""
+    metric per dimension too. Also the main metric per query of the split ({} where not measured here)."""
+    queries: dict[str, float] = {}
     if evaluation.final is None:
-        return metrics
+        return metrics, queries
     if shipped_is_base and "zero_shot" in metrics:
         metrics["fine_tuned"] = dict(metrics["zero_shot"])
     else:
         metrics["fine_tuned"] = evaluate_model(model, evaluation.final)
+        queries = per_query.values(evaluation.final, metrics["main_metric"])  # before per-dim runs overwrite it
     if dims:
         per_dim = metrics.setdefault("per_dim", {})
         per_dim["fine_tuned"] = (
@@ -217,7 +220,20 @@ def evaluate_shipped(
             if shipped_is_base and "zero_shot" in per_dim
             else evaluate_per_dim(model, evaluation.final, dims, metrics["main_metric"])
         )
-    return with_deltas(metrics) if "zero_shot" in metrics or "bm25" in metrics else metrics
+    return (with_deltas(metrics) if "zero_shot" in metrics or "bm25" in metrics else metrics), queries
+
+
+def shipped_per_query(
+    model: SentenceTransformer, evaluation: Evaluation, metric: str, final_queries: dict[str, float]
+) -> dict[str, dict[str, float]]:
+    """The shipped model's per-query values: on dev (the split that chose it; one more dev pass, on the dev corpus
+    sample) and on the evaluation split (``final_queries``), for ``per_query.json``."""
+    dev: dict[str, float] = {}
+    if evaluation.dev is not None and metric.startswith("ndcg@"):
+        evaluate_model(model, evaluation.dev)
+        dev = per_query.values(evaluation.dev, metric)
+    final_name = evaluation.split if evaluation.split and evaluation.split != "dev" else "dev_full_corpus"
+    return {"dev": dev, final_name: final_queries}
 
 
 # -- record ---------------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from embtune import per_query
 from embtune.curves import overlay
 from embtune.run.files import write_text_atomic
 
@@ -35,6 +36,7 @@ COLUMNS = [
     "status",
     "metric",
     "dev",
+    "dev_vs_best",
     "bm25",
     "zero_shot",
     "fine_tuned",
@@ -103,9 +105,12 @@ def _job_row(job_dir: Path, cost_per_hour: float, cpu_cost_per_hour: float = 0.0
     return row
 
 
-def collect_rows(sweep_dir: Path, cost_per_hour: float, cpu_cost_per_hour: float = 0.05) -> list[dict[str, Any]]:
+def collect_rows(
+    sweep_dir: Path, cost_per_hour: float, cpu_cost_per_hour: float = 0.05, dev_interval: float = 0.9
+) -> list[dict[str, Any]]:
     """One row per job dir (a dir with a .hydra record) in job order, each named by what varied across the jobs
-    (command-line and sweeper-sampled overrides, keys shortened), the best by dev marked."""
+    (command-line and sweeper-sampled overrides, keys shortened), the best by dev marked and the others compared
+    with it query by query."""
     jobs = [d for d in sweep_dir.iterdir() if (d / ".hydra" / "hydra.yaml").is_file()]
     jobs.sort(key=lambda d: (int(d.name.split("_")[0]) if d.name.split("_")[0].isdigit() else 1 << 30, d.name))
     rows = [_job_row(d, cost_per_hour, cpu_cost_per_hour) for d in jobs]
@@ -116,7 +121,31 @@ def collect_rows(sweep_dir: Path, cost_per_hour: float, cpu_cost_per_hour: float
     devs = [r["dev"] for r in rows if r.get("status") == "ok" and r.get("dev") is not None]
     for r in rows:
         r["best"] = "*" if devs and len(rows) > 1 and r.get("dev") == max(devs) else ""
+    compare_to_best(sweep_dir, rows, dev_interval)
     return rows
+
+
+def compare_to_best(sweep_dir: Path, rows: list[dict[str, Any]], interval: float, n: int = 2000) -> None:
+    """``dev_vs_best`` per finished job: its dev mean minus the best job's over the dev queries both scored, with the
+    ``interval`` paired-bootstrap range (from each run's per_query.json). A range that holds 0 means the dev split
+    cannot tell this job from the best: choosing between them on dev is a coin toss."""
+    best = next((r for r in rows if r["best"]), None)
+    if best is None:
+        return
+    metric = best["metric"]
+    best_queries = per_query.load(sweep_dir / best["job"], "dev", metric)
+    for r in rows:
+        if r is best:
+            r["dev_vs_best"] = "best"
+            continue
+        queries = per_query.load(sweep_dir / r["job"], "dev", metric) if r.get("status") == "ok" else {}
+        shared = sorted(set(queries) & set(best_queries))
+        span = per_query.paired_interval(queries, best_queries, n, interval, seed=0)
+        if span is not None:
+            diff = sum(queries[q] - best_queries[q] for q in shared) / len(shared)
+            r["dev_vs_best"] = f"{diff:+.4f} [{span[0]:+.4f}..{span[1]:+.4f}]"
+            r["dev_tied"] = span[1] >= 0.0
+            r["dev_queries"] = len(shared)
 
 
 def short(override: str) -> str:
@@ -154,9 +183,11 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
 
 
-def write_summary(sweep_dir: Path, cost_per_hour: float = 2.5, cpu_cost_per_hour: float = 0.05) -> list[dict[str, Any]]:
+def write_summary(
+    sweep_dir: Path, cost_per_hour: float = 2.5, cpu_cost_per_hour: float = 0.05, dev_interval: float = 0.9
+) -> list[dict[str, Any]]:
     """Write summary.csv / summary.md / summary.png for the sweep; returns the rows."""
-    rows = collect_rows(sweep_dir, cost_per_hour, cpu_cost_per_hour)
+    rows = collect_rows(sweep_dir, cost_per_hour, cpu_cost_per_hour, dev_interval)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
@@ -165,6 +196,19 @@ def write_summary(sweep_dir: Path, cost_per_hour: float = 2.5, cpu_cost_per_hour
 
     lines = [f"# Sweep {sweep_dir.name}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
+    if compared := [r for r in rows if "dev_tied" in r]:
+        tied = [r["job"] for r in compared if r["dev_tied"]]
+        lines += [
+            "",
+            f"dev_vs_best: dev minus the best job's dev over the {compared[0]['dev_queries']} dev queries both scored,"
+            f" with its {dev_interval:.0%} paired-bootstrap range. "
+            + (
+                f"Dev cannot tell the best from {', '.join(tied)} (the range holds 0): more dev queries"
+                " (dataset.dev_fraction) or seeds before calling a winner."
+                if tied
+                else "Every other job is below the best beyond the range."
+            ),
+        ]
     seeds = aggregate_seeds(rows)
     if any(s["runs"] > 1 for s in seeds):
         lines += [
@@ -244,14 +288,14 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 class SweepReport(Callback):
     """Refresh the sweep summary after each job and at the end of the multirun."""
 
-    def __init__(self, cost_per_hour: float = 2.5, cpu_cost_per_hour: float = 0.05) -> None:
-        self.cost_per_hour, self.cpu_cost_per_hour = cost_per_hour, cpu_cost_per_hour
+    def __init__(self, cost_per_hour: float = 2.5, cpu_cost_per_hour: float = 0.05, dev_interval: float = 0.9) -> None:
+        self.cost_per_hour, self.cpu_cost_per_hour, self.dev_interval = cost_per_hour, cpu_cost_per_hour, dev_interval
 
     def _refresh(self) -> None:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             sweep_dir = Path(HydraConfig.get().sweep.dir)
             if sweep_dir.is_dir():
-                write_summary(sweep_dir, self.cost_per_hour, self.cpu_cost_per_hour)
+                write_summary(sweep_dir, self.cost_per_hour, self.cpu_cost_per_hour, self.dev_interval)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         self._refresh()

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformer
 from transformers import set_seed
 
+from embtune import per_query
 from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
 from embtune.curves import write_curves
@@ -35,6 +36,7 @@ from embtune.pipeline import (
     evaluate_shipped,
     prepare_data,
     record,
+    shipped_per_query,
 )
 from embtune.regression import Regression
 from embtune.run.checkpoints import check_keep, prune_checkpoints
@@ -93,7 +95,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets, run_dir, writer)  # alpha 0 = the base
     if shipped_is_base := selection.selected == "base" and not merged:
         model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)  # the untouched base weights
-    metrics = evaluate_shipped(metrics, model, evaluation, shipped_is_base, matryoshka_dims(cfg.loss))
+    metrics, final_queries = evaluate_shipped(metrics, model, evaluation, shipped_is_base, matryoshka_dims(cfg.loss))
+    queries = shipped_per_query(model, evaluation, metrics["main_metric"], final_queries)  # paired comparisons
     blocks = (("regression", regression.block(model)), ("datasets", mixed.block(model)), ("merge", merged))
     metrics |= {k: v for k, v in blocks if v}
     metrics["train"] = train_record(tuned, selection, prepared.stats, model, checkpoint, merged)
@@ -103,7 +106,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     #    (torchrun) every rank ran the recipe in the same run dir; only rank 0 writes.
     if writer:
         info = run_record(cfg, prepared.stats, resolved, cache_hit, config, forced_changes, model)
-        save_run(cfg, run_dir, model, metrics, tuned, info)
+        save_run(cfg, run_dir, model, metrics, tuned, info, queries)
         logger.finish()
     return metrics
 
@@ -148,14 +151,16 @@ def save_run(
     metrics: dict[str, Any],
     tuned: FineTuned,
     info: dict[str, Any],
+    queries: dict[str, dict[str, float]],
 ) -> None:
-    """model/, run_info.json, metrics.json (last: "finished"); then optimizer checkpoints, needed only to resume,
-    are pruned (trainer.keep_checkpoints: none | best | all). Without model/ (save_model=false) the best
+    """model/, per_query.json, run_info.json, metrics.json (last: "finished"); then optimizer checkpoints, needed
+    only to resume, are pruned (trainer.keep_checkpoints: none | best | all). Without model/ (save_model=false) the best
     checkpoint's weights are the only copy: never dropped."""
     if cfg.save_model:
         model.save(str(run_dir / "model"))
         add_to_card(run_dir / "model", metrics, info, recipe(cfg))
     write_curves(run_dir, tuned.trainer.state.log_history, tuned.args.metric_for_best_model)
+    per_query.write(run_dir, metrics["main_metric"], queries)
     record(run_dir, metrics, info)
     keep = cfg.trainer.keep_checkpoints if cfg.save_model or cfg.trainer.keep_checkpoints == "all" else "best"
     prune_checkpoints(run_dir / "checkpoints", keep, tuned.trainer.state.best_model_checkpoint)

@@ -9,8 +9,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from embtune.advice.decide import DONT, FINE_TUNE, TRY_FIRST, recommend
-from embtune.advice.pilot import fit_curve, nested_shares, paired_interval, predict
+from embtune.advice.pilot import fit_curve, nested_shares, predict
 from embtune.dataset.types import RetrievalData
+from embtune.per_query import paired_interval
 
 T = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "advice" / "default.yaml").thresholds
 

@@ -127,3 +127,40 @@ def test_a_jobs_regression_deltas_reach_the_summary_as_their_mean(tmp_path) -> N
     (row,) = csv.DictReader((tmp_path / "summary.csv").open())
     assert float(row["regression_delta"]) == pytest.approx(-0.025)
     assert "regression_delta" in (tmp_path / "summary.md").read_text()
+
+
+def _job(root, name: str, dev: float, per_query: dict[str, float] | None) -> None:  # noqa: ANN001
+    import json
+
+    from omegaconf import OmegaConf
+
+    job = root / name
+    (job / ".hydra").mkdir(parents=True)
+    OmegaConf.save(
+        {"hydra": {"runtime": {"choices": {"model": "tiny"}}, "overrides": {"task": [f"seed={name[0]}"]}}},
+        job / ".hydra" / "hydra.yaml",
+    )
+    OmegaConf.save({"seed": 1}, job / ".hydra" / "config.yaml")
+    metrics = {"main_metric": "ndcg@10", "fine_tuned": {"ndcg@10": dev}, "train": {"selected_dev_metric": dev}}
+    (job / "metrics.json").write_text(json.dumps(metrics))
+    if per_query is not None:
+        (job / "per_query.json").write_text(json.dumps({"metric": "ndcg@10", "dev": per_query}))
+
+
+def test_dev_vs_best_separates_a_consistent_gap_and_calls_a_noisy_one_a_tie(tmp_path) -> None:  # noqa: ANN001
+    import random
+
+    from embtune.sweep_summary import collect_rows
+
+    rng = random.Random(0)
+    best = {f"q{i}": rng.random() for i in range(200)}
+    behind = {q: v - 0.05 for q, v in best.items()}  # 0.05 lower on every query
+    noisy = {q: v - 0.01 + rng.uniform(-0.3, 0.3) for q, v in best.items()}  # lower on average, all over the place
+    for name, queries in (("0_best", best), ("1_behind", behind), ("2_noisy", noisy)):
+        _job(tmp_path, name, sum(queries.values()) / len(queries), queries)
+    _job(tmp_path, "3_old", 0.1, None)  # a run from before per_query.json: no comparison, no crash
+    rows = {r["job"]: r for r in collect_rows(tmp_path, 2.5)}
+    assert rows["0_best"]["best"] == "*" and rows["0_best"]["dev_vs_best"] == "best"
+    assert rows["1_behind"]["dev_vs_best"] == "-0.0500 [-0.0500..-0.0500]" and not rows["1_behind"]["dev_tied"]
+    assert rows["2_noisy"]["dev_tied"] and rows["2_noisy"]["dev_queries"] == 200
+    assert "dev_vs_best" not in rows["3_old"]

@@ -18,9 +18,10 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 from tqdm.auto import tqdm
 
+from embtune import per_query
 from embtune.data_format import build_rows
 from embtune.dataset.types import RetrievalData
-from embtune.evaluator import GradedIREvaluator, evaluate_model
+from embtune.evaluator import evaluate_model
 from embtune.loss import build_loss
 from embtune.run.files import write_json_atomic
 from embtune.trainer import fine_tune
@@ -31,15 +32,7 @@ log = logging.getLogger(__name__)
 def dev_scores(model: SentenceTransformer, dev: SentenceEvaluator, metric: str) -> tuple[float, dict[str, float]]:
     """(main metric on dev, per-query values where the evaluator keeps them: nDCG@k of a retrieval evaluator)."""
     value = float(evaluate_model(model, dev)[metric])
-    return value, per_query(dev, metric)
-
-
-def per_query(dev: SentenceEvaluator, metric: str) -> dict[str, float]:
-    """The last evaluation's per-query values of ``metric`` (nDCG@k only), else {}."""
-    ir = next((p for p in getattr(dev, "evaluators", [dev]) if isinstance(p, GradedIREvaluator)), None)
-    if ir is None or not metric.startswith("ndcg@"):
-        return {}
-    return dict(ir.per_query_ndcg.get(int(metric.split("@")[1]), {}))
+    return value, per_query.values(dev, metric)
 
 
 def pilot_config(cfg: DictConfig, rows: int, max_steps: int) -> tuple[DictConfig, int]:
@@ -136,18 +129,3 @@ def fit_curve(points: list[dict[str, Any]]) -> dict[str, float]:
 
 def predict(fit: dict[str, float], examples: float) -> float:
     return fit["a"] + fit["b"] * math.log2(max(examples, 1.0))
-
-
-def paired_interval(
-    after: dict[str, float], before: dict[str, float], n: int, interval: float, seed: int
-) -> tuple[float, float] | None:
-    """The ``interval`` central range of the mean per-query gain (after - before), resampling dev queries with
-    replacement ``n`` times; None without per-query values."""
-    queries = sorted(set(after) & set(before))
-    if not queries or n <= 0:
-        return None
-    gains = np.array([after[q] - before[q] for q in queries])
-    rng = np.random.default_rng(seed)
-    means = gains[rng.integers(0, len(gains), size=(n, len(gains)))].mean(axis=1)
-    tail = (1 - interval) / 2
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
