@@ -91,7 +91,7 @@ def test_triplet_loss_refuses_multi_negative_rows_before_loading(tmp_path: Path)
     assert "Traceback" not in result.stderr
 
 
-def test_second_round_mining_uses_the_saved_model(compose_cfg, tmp_path: Path) -> None:
+def test_second_round_mining_uses_the_saved_model(compose_cfg, tmp_path: Path, caplog) -> None:  # noqa: ANN001
     cfg = compose_cfg("model=tiny", "mining=dense")
     model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)
     with torch.no_grad():  # a different model than the base: its first layer shifted
@@ -100,7 +100,14 @@ def test_second_round_mining_uses_the_saved_model(compose_cfg, tmp_path: Path) -
     model.save(str(saved))
     common = dict(range_max=10, num_negatives=2, relative_margin=None)
     data = _toy()
-    second = mine_dense_negatives(data, "train", cfg.model, cfg.paths.cache_dir, model_path=str(saved), **common)
+    with caplog.at_level("INFO", logger="embtune.mining"):
+        second = mine_dense_negatives(data, "train", cfg.model, cfg.paths.cache_dir, model_path=str(saved), **common)
+    # one closing line: what was mined, with which model, in how long, and how many queries came up short
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dense mining")]
+    found = sum(len(n) for n in second.values())
+    assert (
+        f"(train, {saved}): {found} negatives for {len(second)} queries" in line and "queries with fewer than 2" in line
+    )
     direct = OmegaConf.create({"name_or_path": str(saved), "max_seq_length": 64, "prompts": None})
     assert second == mine_dense_negatives(data, "train", direct, cfg.paths.cache_dir, **common)
     for qid, negs in second.items():

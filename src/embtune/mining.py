@@ -169,6 +169,7 @@ def mine_dense_negatives(
         model = OmegaConf.merge(
             {k: v for k, v in OmegaConf.to_container(model).items() if k != "builder"}, {"name_or_path": model_path}
         )
+    started = time.perf_counter()
     st_model, _ = load_base_model(model, cache_dir)
     qrels = data.split(split)
     pairs = [(data.queries[q], data.corpus[d]) for q in sorted(qrels) for d in sorted(qrels[q])]
@@ -203,4 +204,18 @@ def mine_dense_negatives(
         qid, did = query_to_id[row["query"]], text_to_id[row["positive"]]
         if did not in qrels[qid] and did not in negatives[qid]:
             negatives[qid].append(did)
-    return {q: n[:num_negatives] for q, n in negatives.items()}
+    negatives = {q: n[:num_negatives] for q, n in negatives.items()}
+    short = sum(len(n) < num_negatives for n in negatives.values())
+    log.info(
+        "dense mining (%s, %s): %d negatives for %d queries over %d documents in %.1f s; %d queries with fewer than "
+        "%d (range_max / relative_margin left no more)",
+        split,
+        model_path or model.get("name_or_path"),
+        sum(len(n) for n in negatives.values()),
+        len(negatives),
+        len(corpus_ids),
+        time.perf_counter() - started,
+        short,
+        num_negatives,
+    )
+    return negatives
