@@ -29,6 +29,7 @@ COLUMNS = [
     "job",
     "varied",
     "best",
+    "pick",
     "model",
     "loss",
     "data_format",
@@ -146,11 +147,20 @@ def compare_to_best(sweep_dir: Path, rows: list[dict[str, Any]], interval: float
             r["dev_vs_best"] = f"{diff:+.4f} [{span[0]:+.4f}..{span[1]:+.4f}]"
             r["dev_tied"] = span[1] >= 0.0
             r["dev_queries"] = len(shared)
+    if any("dev_tied" in r for r in rows):
+        # what dev supports choosing: of the best and the jobs it cannot tell from the best, the cheapest to train
+        candidates = [best, *(r for r in rows if r.get("dev_tied"))]
+        pick = min(candidates, key=lambda r: r.get("train_seconds") or 0.0)
+        pick["pick"] = "*"
 
 
 def short(override: str) -> str:
-    """``trainer.args.learning_rate=3e-05`` -> ``learning_rate=3e-05``: the key's last part, the value whole."""
+    """``trainer.args.learning_rate=3e-05`` -> ``learning_rate=3e-05``: the key's last part, the value whole but for
+    long paths (``mining.model_path=/long/.../<run>/model`` -> ``model_path=…/<run>/model``)."""
     key, sep, value = override.partition("=")
+    bare = value.strip("'\"")
+    if "/" in bare and len(bare) > 40:  # a long path: its last two parts name it (a run dir's model/, a file)
+        value = "…/" + "/".join(Path(bare).parts[-2:])
     return f"{key.lstrip('+~').rsplit('.', 1)[-1]}{sep}{value}"
 
 
@@ -208,6 +218,9 @@ def write_summary(
                 if tied
                 else "Every other job is below the best beyond the range."
             ),
+            "",
+            f"pick: {next(r['job'] for r in rows if r.get('pick'))}, the cheapest to train (train_seconds) of the"
+            " best and the jobs dev cannot tell from it.",
         ]
     seeds = aggregate_seeds(rows)
     if any(s["runs"] > 1 for s in seeds):

@@ -141,7 +141,9 @@ def _job(root, name: str, dev: float, per_query: dict[str, float] | None) -> Non
         job / ".hydra" / "hydra.yaml",
     )
     OmegaConf.save({"seed": 1}, job / ".hydra" / "config.yaml")
-    metrics = {"main_metric": "ndcg@10", "fine_tuned": {"ndcg@10": dev}, "train": {"selected_dev_metric": dev}}
+    seconds = {"0": 300.0, "1": 100.0, "2": 200.0}.get(name[0], 50.0)  # the behind job cheapest, then the noisy one
+    train = {"selected_dev_metric": dev, "seconds": seconds}
+    metrics = {"main_metric": "ndcg@10", "fine_tuned": {"ndcg@10": dev}, "train": train}
     (job / "metrics.json").write_text(json.dumps(metrics))
     if per_query is not None:
         (job / "per_query.json").write_text(json.dumps({"metric": "ndcg@10", "dev": per_query}))
@@ -164,3 +166,16 @@ def test_dev_vs_best_separates_a_consistent_gap_and_calls_a_noisy_one_a_tie(tmp_
     assert rows["1_behind"]["dev_vs_best"] == "-0.0500 [-0.0500..-0.0500]" and not rows["1_behind"]["dev_tied"]
     assert rows["2_noisy"]["dev_tied"] and rows["2_noisy"]["dev_queries"] == 200
     assert "dev_vs_best" not in rows["3_old"]
+    # the pick: of the best and the jobs dev cannot separate from it, the cheapest to train
+    assert [name for name, r in rows.items() if r.get("pick")] == ["2_noisy"]
+
+
+def test_short_names_keep_the_key_tail_and_a_long_paths_last_parts() -> None:
+    from embtune.sweep_summary import short
+
+    assert short("trainer.args.learning_rate=3e-05") == "learning_rate=3e-05"
+    assert (
+        short("mining.model_path='/work/x/outputs/issue18/dev15/1_minilm_run/model'")
+        == "model_path=…/1_minilm_run/model"
+    )
+    assert short("dataset.source.files.train=data/a.csv") == "train=data/a.csv"  # short paths stay whole
