@@ -29,7 +29,10 @@ def test_quality_filter_counts_every_rule(tmp_path: Path) -> None:
         {"query": "OK query here", "positive": "A perfectly fine passage with enough words"},
     ]
     data = load_pairs("q", {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))})
-    filtered, report = filter_split(data, "train", _quality())
+    # fixed counts (the relative defaults are tested in tests/unit/test_pure_quality.py)
+    fixed = _quality(min_query_words=2, min_positive_words=5, keyword_query_words=0, max_drop=None)
+    filtered, report = filter_split(data, "train", fixed)
+    assert report.pop("thresholds")["min_query_words"] == 2
     assert report == {
         "short_query": 1,
         "short_positive": 1,

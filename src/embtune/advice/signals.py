@@ -11,6 +11,7 @@ from typing import Any
 
 from embtune.bm25 import stem_tokenizer
 from embtune.dataset.types import RetrievalData
+from embtune.quality import dropped_counts
 
 _WORD = re.compile(r"[^\W\d_]{2,}")  # letters only: numbers and codes are not vocabulary
 
@@ -18,7 +19,7 @@ _WORD = re.compile(r"[^\W\d_]{2,}")  # letters only: numbers and codes are not v
 def examples(quality: dict[str, int], data: RetrievalData) -> dict[str, Any]:
     """Training judgements the run would train on (after the quality filter and any ``max_train_queries`` cut),
     and what each quality rule dropped (the filter's own report)."""
-    dropped = {k: v for k, v in quality.items() if k not in ("total", "kept") and v}
+    dropped = {k: v for k, v in dropped_counts(quality).items() if v}
     kept = sum(len(d) for d in data.split("train").values())
     return {
         "kept": kept,

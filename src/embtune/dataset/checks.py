@@ -11,6 +11,7 @@ from typing import Any
 
 from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
+from embtune.quality import dropped_counts
 
 log = logging.getLogger("embtune.dataset.checks")
 
@@ -66,7 +67,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The counts of every check (zeros included: a clean report says so)."""
     leaks = overlap(data, eval_split, train_splits)
-    dropped = {k: v for k, v in quality.items() if k not in ("total", "kept")}
+    dropped = dropped_counts(quality)
     report: dict[str, Any] = {k: data.checks.get(k, 0) for k in LOAD_CHECKS}
     report["eval_split"] = eval_split
     report["eval_overlap_queries"] = leaks["eval_overlap_queries"]
