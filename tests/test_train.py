@@ -48,6 +48,7 @@ def test_cli_run_writes_metrics_run_info_and_model(tmp_path: Path) -> None:
         ("contrastive", "binary"),
         ("cached_mnrl", "pairs"),
         ("gist", "triplets"),
+        ("cached_gist", "pairs"),
     ],
 )
 def test_every_loss_trains_on_its_format(compose_cfg, tmp_path: Path, loss: str, fmt: str) -> None:

@@ -19,6 +19,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
 from embtune import per_query
+from embtune.batching import Judged, judged_texts
 from embtune.cache import cached_evaluation
 from embtune.data_format import build_rows, format_needs, trains_as_written
 from embtune.dataset.checks import build_report, enforce
@@ -52,6 +53,7 @@ class PreparedData:
     data: RetrievalData
     rows: dict[str, Dataset]
     negatives: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # split -> query id -> doc ids
+    judged: Judged = field(default_factory=dict)  # anchor text -> relevant texts, before the filter (batching)
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,6 +99,7 @@ def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> Prepa
             mined, stats["mining"][split] = mine_cached(data, split, cfg.mining, Path(cfg.paths.cache_dir))
             # the source's own (labeled) negatives first, mined ones after: mining adds, never replaces
             negatives[split] = combine_negatives(data.negatives, mined)
+    judged = judged_texts(data, "train")
     data, stats["quality"] = instantiate(cfg.quality)(data, "train", trains_as_written(data, "train", fmt))
     eval_split = evaluation_split(data)
     stats["data_checks"] = build_report(
@@ -116,7 +119,7 @@ def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> Prepa
         fmt.name,
         stats["seconds"],
     )
-    return PreparedData(data, rows, negatives, stats)
+    return PreparedData(data, rows, negatives, stats=stats, judged=judged)
 
 
 # -- evaluators and baselines ---------------------------------------------------------------------------------------

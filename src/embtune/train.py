@@ -19,6 +19,7 @@ from sentence_transformers import SentenceTransformer
 from transformers import set_seed
 
 from embtune import per_query
+from embtune.batching import check_name as check_sampler
 from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
 from embtune.curves import write_curves
@@ -86,7 +87,18 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     rows = mix.train_rows(data.name, prepared.rows["train"])
     prompts = mix.prompts(data.name, cfg, prepared.rows["train"].column_names)
     tuned = fine_tune(
-        cfg, run_dir, model, loss, rows, evaluation.dev, best_metric, base_dev, report_to, checkpoint, prompts
+        cfg,
+        run_dir,
+        model,
+        loss,
+        rows,
+        evaluation.dev,
+        best_metric,
+        base_dev,
+        report_to,
+        checkpoint,
+        prompts,
+        prepared.judged,
     )
 
     # 7. Ship the base if no checkpoint beat it on dev, or a mix of both (merge/); evaluate the model shipped on the
@@ -114,6 +126,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def check_choices(cfg: DictConfig) -> None:
     """What the config alone can tell: each loss accepts its format, Matryoshka dims, the mix, checkpoint keeping."""
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
+    check_sampler(str(cfg.loss.batch_sampler))
     check_mix(cfg)
     check_merge(cfg.merge)
     matryoshka_dims(cfg.loss)
@@ -226,6 +239,7 @@ def train_record(
             else selection.selected_dev
         ),
         "selection": selection.as_dict(),
+        "batch_sampler": tuned.sampler,
         "device": str(model.device),
         "world_size": tuned.args.world_size,
         "resumed_from": checkpoint,

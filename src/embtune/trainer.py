@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerTraine
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from embtune.batching import Judged, batch_sampler
 from embtune.errors import EmbtuneError
 from embtune.run.checkpoints import newest_complete_checkpoint
 from embtune.selection import LogBaseDevEvaluation
@@ -60,7 +61,7 @@ def build_training_args(
     trainer_cfg: DictConfig,
     output_dir: Path,
     *,
-    batch_sampler: str,
+    batch_sampler: Any,
     prompts: Any,
     multi_dataset_batch_sampler: str = "proportional",
     metric_for_best_model: str | None,
@@ -174,6 +175,7 @@ class FineTuned:
     trainer: SentenceTransformerTrainer
     args: SentenceTransformerTrainingArguments
     seconds: float
+    sampler: dict[str, Any] = field(default_factory=dict)  # loss.batch_sampler and what it did (judged: separated)
 
 
 def fine_tune(
@@ -188,14 +190,17 @@ def fine_tune(
     report_to: list[str],
     checkpoint: str | None,
     prompts: Any = None,
+    judged: Judged | None = None,
 ) -> FineTuned:
     """sentence-transformers' trainer on the rows, choosing checkpoints on ``dev``; the base's dev figures are the
     step-0 point; early stopping when trainer.early_stopping.early_stopping_patience is set; a non-finite loss or a
-    best metric never logged stops the run with one line."""
+    best metric never logged stops the run with one line. ``judged`` (anchor -> relevant texts) is what
+    loss.batch_sampler=judged keeps apart."""
+    sampler = {"name": str(cfg.loss.batch_sampler)}
     args = build_training_args(
         cfg.trainer,
         run_dir / "checkpoints",
-        batch_sampler=cfg.loss.batch_sampler,
+        batch_sampler=batch_sampler(str(cfg.loss.batch_sampler), judged or {}, sampler),
         multi_dataset_batch_sampler=str((cfg.get("dataset_mix") or {}).get("sampler", "proportional")),
         prompts=prompts
         if prompts is not None
@@ -226,4 +231,4 @@ def fine_tune(
             f"the trainer never logged '{best_metric}', so the best checkpoint could not be chosen. "
             f"Logged keys: {sorted(k for k in logged if k.startswith('eval_'))}."
         )
-    return FineTuned(trainer, args, seconds)
+    return FineTuned(trainer, args, seconds, sampler)
