@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 # Paths reach the recipes through the environment, never pasted into shell text: any legal path works
 # (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir. Exported to the targets
 # that read the shared data, and to all when set explicitly (so `make resume` keeps the run's own data dir).
-DATA_TARGETS := train train-scifact train-2round advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
+DATA_TARGETS := train train-scifact tune tune-scifact tune-keyword data-keyword train-2round advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
 $(DATA_TARGETS): export EMBTUNE_DATA_DIR := $(DATA_DIR)
 ifneq ($(origin DATA_DIR)$(origin EMBTUNE_DATA_DIR),fileundefined)
 export EMBTUNE_DATA_DIR := $(DATA_DIR)
@@ -26,7 +26,7 @@ REPO ?=
 export REPO
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast test-unit lint format train train-scifact train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
+.PHONY: help install test test-fast test-unit lint format train train-scifact tune tune-scifact tune-keyword data-keyword train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
 	sweep-models sweep-losses sweep-formats sweep-scifact-levers sweep-seeds wandb-sync merge push rerun resume bench-scale bench-scifact train-ddp
 
 help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
@@ -68,6 +68,18 @@ train: $(STAMP)  ## fine-tune all-MiniLM-L6-v2 on the embedded default data (off
 
 train-scifact: $(STAMP)  ## the SciFact recipe (MiniLM, BM25 triplets, lr 6e-5: dev-chosen, test 0.768) on the BEIR data under DATA_DIR
 	"$(PY)" -m embtune.train experiment=scifact_minilm_lr6e5 $(ARGS)
+
+tune: $(STAMP)  ## search a recipe that beats the base on dev (successive halving, paired bootstrap) on the embedded data [ARGS=...]
+	"$(PY)" -m embtune.tune experiment=default_minilm $(ARGS)
+
+tune-scifact: $(STAMP)  ## the same search for SciFact from its dev-chosen recipe (data under DATA_DIR; 60 min budget on 2 CPU cores)
+	"$(PY)" -m embtune.tune experiment=scifact_minilm_lr6e5 $(ARGS)
+
+data-keyword: $(STAMP)  ## build the keyword-query, dense-relevance set from SciFact's corpus -> DATA_DIR/../keyword_scifact (see scripts/make_keyword_set.py)
+	"$(PY)" scripts/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_scifact
+
+tune-keyword: $(STAMP)  ## tune on the keyword-query, dense-relevance set (make data-keyword first)
+	"$(PY)" -m embtune.tune experiment=keyword_minilm $(ARGS)
 
 train-2round: $(STAMP)  ## SciFact twice: round 2 trains on negatives round 1's model still confuses [ROUND1=<run dir> skips round 1]
 	"$(PY)" scripts/two_round.py experiment=scifact_minilm $(ARGS)

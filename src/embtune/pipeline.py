@@ -140,12 +140,14 @@ def build_evaluation(
     """The configured evaluators; the dev one (``with_dev``) on a corpus sample of ``dataset.dev_corpus_size``."""
     split = evaluation_split(data)
     prompts = model_prompts(cfg.model)
-    if split != "test":
+    if split != "test" and cfg.get("evaluate_final", True):
         log.warning(
             "dataset '%s' has no test split: %s",
             data.name,
             "reporting on dev, which also picks the checkpoint (optimistic)" if split else "nothing to evaluate on",
         )
+    if not cfg.get("evaluate_final", True):  # dev only: the evaluation split is never read
+        split = None
     final = build_evaluator(cfg.evaluator, EvalInputs(data, split, prompts, negatives.get(split))) if split else None
     dev = None
     if with_dev and data.has_split("dev"):

@@ -1,0 +1,132 @@
+"""Build a keyword-query, dense-relevance retrieval set (BEIR layout) from SciFact's abstracts: the traits of
+keyword-search logs over a specialist corpus that the SciFact recipe does not carry over to.
+
+- queries of 1-4 keywords (weights 0.3 / 0.35 / 0.25 / 0.1), each the salient terms of one seed abstract;
+- a document is relevant when it holds every keyword of the query (whole words, title or text), so a document
+  about a common topic answers many queries (dense relevance);
+- judgements are incomplete, as pooled judgements are: a random ``--judged`` share (0.7) of the relevant documents
+  is judged, the rest stay unjudged. BM25's top "non-relevant" documents and in-batch negatives are then often
+  unjudged relevant ones (false negatives), in every split alike.
+
+python scripts/make_keyword_set.py --data-dir ../shared/data --out outputs/data/keyword_scifact   (= make data-keyword)
+Writes corpus.jsonl, queries.jsonl, qrels/train.tsv, qrels/test.tsv and stats.json; deterministic by --seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+TOKEN = re.compile(r"[a-z][a-z0-9\-]{3,}")
+
+
+def tokens(text: str) -> set[str]:
+    return set(TOKEN.findall(text.lower()))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", required=True, help="the folder holding scifact/")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--docs", type=int, default=1500)
+    ap.add_argument("--queries", type=int, default=520)
+    ap.add_argument("--test-share", type=float, default=0.2)
+    ap.add_argument("--judged", type=float, default=0.7)
+    ap.add_argument("--min-df", type=int, default=15)
+    ap.add_argument("--max-df", type=int, default=300)
+    ap.add_argument("--min-titles", type=int, default=3, help="a keyword must appear in this many titles")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    started = time.perf_counter()
+    out = Path(a.out)
+    if (out / "corpus.jsonl").exists():
+        raise SystemExit(f"error: {out} already holds a dataset; remove it or pick another --out (nothing overwritten)")
+    rng = random.Random(a.seed)
+    source = Path(a.data_dir) / "scifact" / "corpus.jsonl"
+    if not source.is_file():
+        raise SystemExit(f"error: {source} not found; pass --data-dir with the folder that holds scifact/")
+    docs = [json.loads(line) for line in source.open(encoding="utf-8")]
+    docs = sorted(rng.sample(docs, min(a.docs, len(docs))), key=lambda d: d["_id"])
+    terms = {d["_id"]: tokens(f"{d.get('title', '')} {d['text']}") for d in docs}
+    df = Counter(t for ts in terms.values() for t in ts)
+    in_titles = Counter(t for d in docs for t in tokens(d.get("title", "")))
+    # domain terms, not prose: words titles use, neither rare nor everywhere
+    salient = {t for t, n in df.items() if a.min_df <= n <= a.max_df and in_titles[t] >= a.min_titles}
+    index: dict[str, set[str]] = {}
+    for did, ts in terms.items():
+        for t in ts & salient:
+            index.setdefault(t, set()).add(did)
+
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    seen: set[frozenset[str]] = set()
+    seeds = [d["_id"] for d in docs]
+    attempts = 0
+    while len(queries) < a.queries and attempts < 50 * a.queries:
+        attempts += 1
+        seed = rng.choice(seeds)
+        own = sorted(terms[seed] & salient)
+        k = rng.choices([1, 2, 3, 4], weights=[0.25, 0.4, 0.25, 0.1])[0]
+        if len(own) < k:
+            continue
+        words = [rng.choice(own)]
+        relevant = set(index[words[0]])
+        while len(words) < k:  # each next keyword co-occurs with the others in at least 3 documents
+            more = [t for t in own if t not in words and len(relevant & index[t]) >= 3]
+            if not more:
+                break
+            words.append(rng.choice(more))
+            relevant &= index[words[-1]]
+        key = frozenset(words)
+        if len(words) < k or key in seen or not 3 <= len(relevant) <= 200:
+            continue
+        seen.add(key)
+        judged = sorted(rng.sample(sorted(relevant), max(2, round(a.judged * len(relevant)))))
+        qid = f"k{len(queries)}"
+        queries[qid] = " ".join(words)
+        qrels[qid] = {d: 1 for d in judged}
+
+    qids = list(queries)
+    rng.shuffle(qids)
+    n_test = round(a.test_share * len(qids))
+    splits = {"test": sorted(qids[:n_test]), "train": sorted(qids[n_test:])}
+    (out / "qrels").mkdir(parents=True, exist_ok=True)
+    with (out / "corpus.jsonl").open("w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps({"_id": d["_id"], "title": d.get("title", ""), "text": d["text"]}) + "\n")
+    with (out / "queries.jsonl").open("w", encoding="utf-8") as f:
+        for qid in sorted(queries):
+            f.write(json.dumps({"_id": qid, "text": queries[qid]}) + "\n")
+    for split, ids in splits.items():
+        with (out / "qrels" / f"{split}.tsv").open("w", encoding="utf-8") as f:
+            f.write("query-id\tcorpus-id\tscore\n")
+            for qid in ids:
+                f.writelines(f"{qid}\t{d}\t{s}\n" for d, s in qrels[qid].items())
+    per_doc = Counter(d for q in splits["train"] for d in qrels[q])
+    stats = {
+        "documents": len(docs),
+        "queries": {s: len(ids) for s, ids in splits.items()},
+        "judgements": {s: sum(len(qrels[q]) for q in ids) for s, ids in splits.items()},
+        "query_words": dict(sorted(Counter(len(q.split()) for q in queries.values()).items())),
+        "judged_per_query_median": statistics.median(len(r) for r in qrels.values()),
+        "train_queries_per_judged_document_max": max(per_doc.values()),
+        "document_words_median": statistics.median(len(d["text"].split()) for d in docs),
+        "judged_share_of_relevant": a.judged,
+        "seed": a.seed,
+        "source": "BEIR SciFact corpus (a sample of its abstracts); queries and judgements built by this script",
+    }
+    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    print(
+        f"keyword set: {len(docs)} documents, {stats['queries']} queries, {stats['judgements']} judgements "
+        f"(median {stats['judged_per_query_median']} per query) -> {out} in {time.perf_counter() - started:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
