@@ -79,6 +79,12 @@ def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, An
     quality = config.get("quality")
     if isinstance(quality, dict) and "_target_" not in quality:
         quality["_target_"] = "embtune.quality.QualityFilter"
+    if isinstance(quality, dict) and quality.get("enabled") and "short_query_ratio" not in quality:
+        # before the rules were relative to the dataset: fixed counts, every query checked against its positive, no
+        # limit on the share dropped (what that run did; today's defaults may keep more, so a resume shows the diff)
+        quality.update(short_query_ratio=0.25, short_positive_ratio=0.1, keyword_query_words=0, max_drop=None)
+    if "evaluate_final" not in config:  # before dev-only runs: every run evaluated its evaluation split
+        config["evaluate_final"] = True
     logger = config.get("logger")
     if isinstance(logger, dict) and "_target_" not in logger and logger.get("name"):
         logger.pop("report_to", None)
