@@ -262,6 +262,7 @@ def main(cfg: DictConfig) -> float | None:
         lambda: finish_failed(cfg.logger),
         resumable=True,
     )
+    log.info("run dir: %s", run_dir)
     # sweepers optimize the dev figure of the model shipped (the base when fine-tuning lost), never test
     return metrics["train"]["selected_dev_metric"]
 

@@ -16,11 +16,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import ProgressCallback, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from embtune.batching import Judged, batch_sampler
 from embtune.errors import EmbtuneError
 from embtune.run.checkpoints import newest_complete_checkpoint
+from embtune.run.console import QuietProgress
 from embtune.selection import LogBaseDevEvaluation
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,10 @@ def fine_tune(
         model=model, args=args, train_dataset=rows, loss=loss, evaluator=dev, callbacks=[nan_guard]
     )
     trainer.add_callback(LogBaseDevEvaluation(trainer, base_dev))
+    bars = any(isinstance(c, ProgressCallback) for c in trainer.callback_handler.callbacks)
+    if bars and not cfg.get("verbose", False):
+        trainer.remove_callback(ProgressCallback)  # the bar stays; the printed log dicts go to the log file
+        trainer.add_callback(QuietProgress)
     if cfg.trainer.early_stopping.early_stopping_patience:
         if dev is None:
             log.warning("trainer.early_stopping is set but there is no dev split to watch: training without it")
