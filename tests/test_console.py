@@ -31,3 +31,18 @@ def test_verbose_shows_the_library_lines_on_the_console(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert any("][sentence_transformers" in x for x in result.stdout.splitlines())
     assert any(x.startswith("{'loss'") for x in result.stdout.splitlines() + result.stderr.splitlines())
+
+
+def test_any_trainer_argument_is_overridable_as_typed_and_a_typo_is_one_line(tmp_path: Path) -> None:
+    import json
+
+    out = f"paths.output_dir={tmp_path}"
+    result = run_cli("embtune.train", *TINY, "trainer.args.gradient_accumulation_steps=2", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((only_run_dir(tmp_path) / "config.json").read_text())
+    assert config["trainer"]["args"]["gradient_accumulation_steps"] == 2
+    typo = run_cli("embtune.train", *TINY, "trainer.args.gradient_acumulation_steps=2", out)
+    assert typo.returncode == 1
+    (line,) = typo.stderr.strip().splitlines()
+    assert line.startswith("error: trainer.args.gradient_acumulation_steps is not a SentenceTransformerTrainingArg")
+    assert line.endswith("Fix: trainer.args.gradient_accumulation_steps=...")

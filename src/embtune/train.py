@@ -8,6 +8,7 @@ python -m embtune.train -m model=minilm,mpnet loss=mnrl,cosent data_format=pairs
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
 from embtune.curves import write_curves
 from embtune.dataset_mix import check_mix, prepare_mix
+from embtune.errors import EmbtuneError
 from embtune.evaluator import primary_metric_key
 from embtune.logger import build_logger, finish_failed, resolved_config
 from embtune.loss import build_loss, check_loss_accepts_format, matryoshka_dims
@@ -46,6 +48,7 @@ from embtune.run.record import run_info
 from embtune.run.resume import record_config, resume_checkpoint
 from embtune.selection import Selection, choose_model
 from embtune.trainer import FineTuned, fine_tune
+from embtune.trainer_args import open_trainer_args
 
 log = logging.getLogger("embtune.train")
 
@@ -267,5 +270,14 @@ def main(cfg: DictConfig) -> float | None:
     return metrics["train"]["selected_dev_metric"]
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line: trainer.args.<any field>=value works as typed (embtune.trainer_args), then Hydra."""
+    try:
+        sys.argv[1:] = open_trainer_args(sys.argv[1:])
+    except EmbtuneError as e:
+        raise SystemExit(f"error: {e}") from None
     main()
+
+
+if __name__ == "__main__":
+    cli()

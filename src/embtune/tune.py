@@ -50,6 +50,7 @@ from embtune.search import (
     rung_sizes,
     table_rows,
 )
+from embtune.trainer_args import open_trainer_args
 
 log = logging.getLogger("embtune.tune")
 
@@ -189,21 +190,27 @@ class Runner:
         return (self.deadline - time.monotonic()) / 60
 
     def estimate(self, c: Candidate, fraction: float) -> float | None:
-        """Seconds a run of ``fraction`` will take: the runs so far' fixed cost plus training time per unit of
-        length (this candidate's own when it has run, else the median); None before any run finished."""
-        made = [r for c2 in self.every for r in c2.runs if r["status"] == "ok"]
+        """Seconds a run of ``fraction`` of its length will take, from the runs so far: their fixed cost (start,
+        data, model, the final dev pass), seconds per training step (this candidate's own when it has run, else
+        the median) times the steps, and seconds per dev evaluation times the evaluations (2 for a shortened run;
+        the full run: its own count, taken as 3, plus one more fixed cost for test and the baselines). None before
+        any run finished."""
+        made = [r for c2 in self.every for r in c2.runs if r["status"] == "ok" and r.get("steps")]
         if not made:
             return None
+        own = [r for r in c.runs if r in made] or made
         fixed = statistics.median(r["wall_s"] - r["train_s"] for r in made)
-        own = [r for r in c.runs if r["status"] == "ok"]
-        unit = statistics.median(r["train_s"] / r["resource"] for r in (own or made))
-        return fixed + unit * fraction
+        per_eval = statistics.median(r["eval_s"] / max(1, r["evals"]) for r in made)
+        per_step = statistics.median((r["train_s"] - r["eval_s"]) / r["steps"] for r in own)
+        full_steps = statistics.median(r["steps"] / r["resource"] for r in own)
+        if fraction >= 1.0:
+            return 2 * fixed + per_step * full_steps + 3 * per_eval
+        return fixed + per_step * full_steps * fraction + 2 * per_eval
 
     def short(self, c: Candidate, rung: int, rungs: int, fraction: float, overrides: list[str]) -> None:
         if c not in self.every:
             self.every.append(c)
-        est, final_est = self.estimate(c, fraction), self.estimate(c, 1.0)
-        reserve = 2 * final_est if final_est else 0.0  # the final run (and its test evaluation) is always made
+        est, reserve = self.estimate(c, fraction), self.estimate(c, 1.0) or 0.0  # the full run is always made
         if est is not None and time.monotonic() + est + reserve > self.deadline:
             self.record(c, rung, rungs, fraction, None, "skipped (budget)", 0.0)
             return
@@ -250,6 +257,7 @@ class Runner:
             g = gain(dev, self.base, float(self.t.interval), int(self.t.bootstrap), 0)
             row.update(g, train_s=round(metrics["train"]["seconds"], 1), run=str(run.relative_to(self.run_dir)))
             row["steps"] = metrics["train"]["steps"]
+            row["eval_s"], row["evals"] = dev_eval_seconds(run)
         row["spent_min"] = round((time.monotonic() - self.started) / 60, 2)
         c.runs.append(row)
         figure = (
@@ -263,6 +271,14 @@ class Runner:
             f"{wall:.0f} s · {self.minutes_left():.1f} min left",
             flush=True,
         )
+
+
+def dev_eval_seconds(run: Path) -> tuple[float, int]:
+    """(seconds, count) of the dev evaluations during training: the trainer's eval_runtime in its saved state."""
+    states = sorted(run.glob("checkpoints/checkpoint-*/trainer_state.json"), key=lambda p: p.stat().st_mtime)
+    history = json.loads(states[-1].read_text()).get("log_history", []) if states else []
+    evals = [e["eval_runtime"] for e in history if "eval_runtime" in e]
+    return float(sum(evals)), len(evals)
 
 
 def write_experiment(
@@ -375,18 +391,27 @@ def profile(run_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     for r in rows:
         if not r.get("run"):
             continue
-        curves = run_dir / r["run"] / "checkpoints"
-        evals = sum(
-            e.get("eval_runtime", 0.0)
-            for state in curves.glob("checkpoint-*/trainer_state.json")
-            for e in json.loads(state.read_text()).get("log_history", [])
-        )
         runs.append(
-            {"run": r["run"], "wall_s": r["wall_s"], "train_s": r["train_s"], "dev_eval_in_training_s": evals or None}
+            {
+                "run": r["run"],
+                "wall_s": r["wall_s"],
+                "train_steps_s": round(r["train_s"] - r["eval_s"], 1),
+                "dev_eval_in_training_s": round(r["eval_s"], 1),
+                "dev_evaluations": r["evals"],
+                "other_s": round(r["wall_s"] - r["train_s"], 1),
+            }
         )
     total = sum(r["wall_s"] for r in rows)
-    train = sum(r["train_s"] or 0 for r in rows)
-    return {"runs": runs, "wall_s": round(total, 1), "train_s": round(train, 1), "other_s": round(total - train, 1)}
+    steps = sum(r["train_steps_s"] for r in runs)
+    evals = sum(r["dev_eval_in_training_s"] for r in runs)
+    return {
+        "runs": runs,
+        "wall_s": round(total, 1),
+        "train_steps_s": round(steps, 1),
+        "dev_eval_in_training_s": round(evals, 1),
+        "other_s": round(total - steps - evals, 1),
+        "other_is": "process start, data and mining, model load, the final dev pass; test and baselines (full run)",
+    }
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="tune")
@@ -395,5 +420,14 @@ def main(cfg: DictConfig) -> None:
     run_or_fail(run_dir, lambda: tune(cfg, run_dir))
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line: trainer.args.<any field>=value works as typed (embtune.trainer_args), then Hydra."""
+    try:
+        sys.argv[1:] = open_trainer_args(sys.argv[1:])
+    except EmbtuneError as e:
+        raise SystemExit(f"error: {e}") from None
     main()
+
+
+if __name__ == "__main__":
+    cli()
