@@ -8,7 +8,6 @@ python -m embtune.train -m model=minilm,mpnet loss=mnrl,cosent data_format=pairs
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
 from embtune.curves import write_curves
 from embtune.dataset_mix import check_mix, prepare_mix
-from embtune.errors import EmbtuneError
 from embtune.evaluator import primary_metric_key
 from embtune.logger import build_logger, finish_failed, resolved_config
 from embtune.loss import build_loss, check_loss_accepts_format, matryoshka_dims
@@ -48,7 +46,7 @@ from embtune.run.record import run_info
 from embtune.run.resume import record_config, resume_checkpoint
 from embtune.selection import Selection, choose_model
 from embtune.trainer import FineTuned, fine_tune
-from embtune.trainer_args import open_trainer_args
+from embtune.trainer_args import with_trainer_args
 
 log = logging.getLogger("embtune.train")
 
@@ -272,11 +270,7 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> None:
     """The command line: trainer.args.<any field>=value works as typed (embtune.trainer_args), then Hydra."""
-    try:
-        sys.argv[1:] = open_trainer_args(sys.argv[1:])
-    except EmbtuneError as e:
-        raise SystemExit(f"error: {e}") from None
-    main()
+    with_trainer_args(main)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import sys
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from embtune.errors import EmbtuneError
 
@@ -41,3 +44,12 @@ def open_trainer_args(argv: list[str]) -> list[str]:
             )
         out.append("++" + arg[len(match["prefix"]) :])
     return out
+
+
+def with_trainer_args(main: Callable[[], Any]) -> None:
+    """Run a Hydra ``main`` on the command line as opened by ``open_trainer_args`` (an unknown field: one line)."""
+    try:
+        sys.argv[1:] = open_trainer_args(sys.argv[1:])
+    except EmbtuneError as e:
+        raise SystemExit(f"error: {e}") from None
+    main()

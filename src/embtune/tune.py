@@ -50,7 +50,7 @@ from embtune.search import (
     rung_sizes,
     table_rows,
 )
-from embtune.trainer_args import open_trainer_args
+from embtune.trainer_args import with_trainer_args
 
 log = logging.getLogger("embtune.tune")
 
@@ -422,11 +422,7 @@ def main(cfg: DictConfig) -> None:
 
 def cli() -> None:
     """The command line: trainer.args.<any field>=value works as typed (embtune.trainer_args), then Hydra."""
-    try:
-        sys.argv[1:] = open_trainer_args(sys.argv[1:])
-    except EmbtuneError as e:
-        raise SystemExit(f"error: {e}") from None
-    main()
+    with_trainer_args(main)
 
 
 if __name__ == "__main__":
