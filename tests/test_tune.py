@@ -42,6 +42,8 @@ def test_tune_searches_on_dev_ships_by_the_lower_bound_and_its_yaml_reruns(tmp_p
     assert "fine_tuned" in metrics and "zero_shot" in metrics and "bm25" in metrics
     assert (run_dir / "tune.md").is_file() and (run_dir / "tune.png").stat().st_size > 0
     assert json.loads((run_dir / "profile.json").read_text())["wall_s"] > 0
+    base = json.loads((run_dir / "base_dev.json").read_text())["dev"]
+    assert len(base) == t["dev"]["queries"] and abs(sum(base.values()) / len(base) - t["base_dev"]) < 1e-9
     # the chosen recipe: an experiment YAML that the train CLI re-runs to the same figures
     yaml_file = conf / "experiment" / f"{t['experiment']}.yaml"
     assert yaml_file.read_text() == (run_dir / yaml_file.name).read_text()

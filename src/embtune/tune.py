@@ -93,6 +93,7 @@ def tune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     metric = str(cfg.evaluator.main_metric)
     base = base_dev_queries(cfg, metric)
     base_dev = statistics.fmean(base.values())
+    write_json_atomic(run_dir / "base_dev.json", {"metric": metric, "dev": base})  # for paired reads later
     print(
         f"tune: {len(cands)} candidates, rungs {' -> '.join(map(str, sizes))} (eta {t.eta}), budget "
         f"{t.budget_minutes} min; base dev {metric} {base_dev:.4f} over {len(base)} queries",
