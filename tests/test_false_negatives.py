@@ -102,3 +102,18 @@ def test_cli_unknown_sampler_stops_before_loading(tmp_path: Path) -> None:
     result = run_cli("embtune.train", *TINY, "loss.batch_sampler=nodups", f"paths.output_dir={tmp_path}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: loss.batch_sampler='nodups'")
+
+
+def test_cli_a_filter_that_would_drop_too_much_stops_with_one_line(tmp_path: Path) -> None:
+    # one-word keyword queries: with a fixed 2-word minimum (the old rule) most judgements would go
+    rows = [
+        {"query": f"kw{i}" if i % 2 else f"kw{i} insulin", "positive": f"document {i} about renal dosing and insulin"}
+        for i in range(30)
+    ]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    args = [*TINY, "dataset=files", f"dataset.source.files.train={train}", f"paths.output_dir={tmp_path / 'o'}"]
+    result = run_cli("embtune.train", *args, "quality.min_query_words=2")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: the quality filter would drop") and "short_query" in line and "max_drop" in line
+    assert not list((tmp_path / "o").glob("train/runs/*/model"))
