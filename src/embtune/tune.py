@@ -109,7 +109,7 @@ def tune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         fraction = float(t.eta) ** -(len(sizes) - 1 - rung)
         for c in alive:
             runner.short(c, rung, len(sizes), fraction, recipe + c.overrides + resource(args[c.name], fraction))
-    winner = promote(alive, len(sizes) - 2, 1)[0] if len(sizes) > 1 else cands[0]
+    winner = runner.final_choice(ranked(cands)) if len(sizes) > 1 else cands[0]
 
     # 4. The winner as an experiment YAML, run in full exactly as `python -m embtune.train experiment=<it>` runs it.
     name, yaml_path = write_experiment(cfg, run_dir, recipe + winner.overrides, groups, winner, base_dev, metric)
@@ -162,6 +162,12 @@ def base_dev_queries(cfg: DictConfig, metric: str) -> dict[str, float]:
     return per_query.values(evaluation.dev, metric)
 
 
+def ranked(cands: list[Candidate]) -> list[Candidate]:
+    """Candidates that finished a run, the furthest rung first, then by dev; the recipe when none did."""
+    done = [c for c in cands if c.last and c.last["dev"] is not None]
+    return sorted(done, key=lambda c: (c.last["rung"], c.last["dev"]), reverse=True) or cands[:1]
+
+
 def promote(alive: list[Candidate], rung: int, size: int) -> list[Candidate]:
     """The ``size`` best of ``rung`` by dev (a failed or skipped run never advances); the recipe if none finished."""
     done = [c for c in alive if c.last and c.last["rung"] == rung and c.last["dev"] is not None]
@@ -208,10 +214,29 @@ class Runner:
             return 2 * fixed + per_step * full_steps + 3 * per_eval
         return fixed + per_step * full_steps * fraction + 2 * per_eval
 
+    def cheapest_full(self) -> float:
+        """The smallest full-run estimate among the candidates run so far (0 before any finished)."""
+        estimates = [e for c in self.every if (e := self.estimate(c, 1.0)) is not None]
+        return min(estimates, default=0.0)
+
+    def final_choice(self, ranked: list[Candidate]) -> Candidate:
+        """The best candidate whose full run fits the time left; if none fits, the one whose full run is cheapest."""
+        left = self.deadline - time.monotonic()
+        for c in ranked:
+            est = self.estimate(c, 1.0)
+            if est is None or est <= left:
+                return c
+            print(
+                f"tune: {c.name}: its full run (~{est / 60:.0f} min) does not fit the {left / 60:.1f} min left; "
+                "the next best instead",
+                flush=True,
+            )
+        return min(ranked, key=lambda c: self.estimate(c, 1.0) or 0.0)
+
     def short(self, c: Candidate, rung: int, rungs: int, fraction: float, overrides: list[str]) -> None:
         if c not in self.every:
             self.every.append(c)
-        est, reserve = self.estimate(c, fraction), self.estimate(c, 1.0) or 0.0  # the full run is always made
+        est, reserve = self.estimate(c, fraction), self.cheapest_full()  # room for at least one full run
         if est is not None and time.monotonic() + est + reserve > self.deadline:
             self.record(c, rung, rungs, fraction, None, "skipped (budget)", 0.0)
             return
