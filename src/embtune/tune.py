@@ -164,8 +164,11 @@ def base_dev_queries(cfg: DictConfig, metric: str) -> dict[str, float]:
 
 def ranked(cands: list[Candidate]) -> list[Candidate]:
     """Candidates that finished a run, the furthest rung first, then by dev; the recipe when none did."""
-    done = [c for c in cands if c.last and c.last["dev"] is not None]
-    return sorted(done, key=lambda c: (c.last["rung"], c.last["dev"]), reverse=True) or cands[:1]
+    def best(c: Candidate) -> tuple[int, float]:
+        return max((r["rung"], r["dev"]) for r in c.runs if r["dev"] is not None)
+
+    done = [c for c in cands if any(r["dev"] is not None for r in c.runs)]
+    return sorted(done, key=best, reverse=True) or cands[:1]
 
 
 def promote(alive: list[Candidate], rung: int, size: int) -> list[Candidate]:

@@ -89,3 +89,15 @@ def test_the_experiment_yaml_composes_to_the_same_run_as_its_overrides(tmp_path:
     for key in ("loss", "mining", "data_format", "dataset", "trainer", "model"):
         assert OmegaConf.to_container(direct[key]) == OmegaConf.to_container(via_yaml[key]), key
     assert via_yaml.mining.range_min == 3 and via_yaml.trainer.args.max_steps == 60 and via_yaml.loss.name == "gist"
+
+
+def test_the_final_candidate_is_ranked_by_its_best_finished_run_not_a_skipped_one() -> None:
+    from embtune.search import Candidate
+    from embtune.tune import ranked
+
+    recipe, better, failed = Candidate("recipe", []), Candidate("better", []), Candidate("failed", [])
+    recipe.runs = [{"rung": 0, "dev": 0.17}, {"rung": 1, "dev": None}]  # promoted, then skipped for the budget
+    better.runs = [{"rung": 0, "dev": 0.18}, {"rung": 1, "dev": None}]
+    failed.runs = [{"rung": 0, "dev": None}]
+    assert [c.name for c in ranked([recipe, better, failed])] == ["better", "recipe"]
+    assert [c.name for c in ranked([failed])] == ["failed"]  # nothing finished: the first (the recipe) goes on
