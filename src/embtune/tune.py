@@ -328,7 +328,8 @@ def write_experiment(
     name, k = stem, 1
     while (root / "experiment" / f"{name}.yaml").exists():
         name, k = f"{stem}_{k}", k + 1
-    last = winner.last or {}
+    finished = [r for r in winner.runs if r["dev"] is not None]
+    last = max(finished, key=lambda r: (r["rung"], r["dev"])) if finished else {}
     evidence = (
         f"dev {metric} {last['dev']:.4f} at {last['resource']:.2f} of its length vs base {base_dev:.4f}"
         if last.get("dev") is not None
