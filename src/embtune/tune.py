@@ -164,6 +164,7 @@ def base_dev_queries(cfg: DictConfig, metric: str) -> dict[str, float]:
 
 def ranked(cands: list[Candidate]) -> list[Candidate]:
     """Candidates that finished a run, the furthest rung first, then by dev; the recipe when none did."""
+
     def best(c: Candidate) -> tuple[int, float]:
         return max((r["rung"], r["dev"]) for r in c.runs if r["dev"] is not None)
 
@@ -201,21 +202,22 @@ class Runner:
 
     def estimate(self, c: Candidate, fraction: float) -> float | None:
         """Seconds a run of ``fraction`` of its length will take, from the runs so far: their fixed cost (start,
-        data, model, the final dev pass), seconds per training step (this candidate's own when it has run, else
-        the median) times the steps, and seconds per dev evaluation times the evaluations (2 for a shortened run;
+        data, model, the final dev pass), training-step seconds per whole length (this candidate's own when it has
+        run, else the median) times the fraction, and seconds per dev evaluation times the evaluations (2 short;
         the full run: its own count, taken as 3, plus one more fixed cost for test and the baselines). None before
         any run finished."""
-        made = [r for c2 in self.every for r in c2.runs if r["status"] == "ok" and r.get("steps")]
+        made = [r for c2 in self.every for r in c2.runs if r["status"] == "ok" and r.get("train_s") is not None]
         if not made:
             return None
         own = [r for r in c.runs if r in made] or made
         fixed = statistics.median(r["wall_s"] - r["train_s"] for r in made)
         per_eval = statistics.median(r["eval_s"] / max(1, r["evals"]) for r in made)
-        per_step = statistics.median((r["train_s"] - r["eval_s"]) / r["steps"] for r in own)
-        full_steps = statistics.median(r["steps"] / r["resource"] for r in own)
+        # training-step seconds for the whole length: a candidate's own steps and batch size go together (a
+        # batch of 64 takes fewer, dearer steps), so scale its own runs, or the median of the others'
+        per_length = statistics.median((r["train_s"] - r["eval_s"]) / r["resource"] for r in own)
         if fraction >= 1.0:
-            return 2 * fixed + per_step * full_steps + 3 * per_eval
-        return fixed + per_step * full_steps * fraction + 2 * per_eval
+            return 2 * fixed + per_length + 3 * per_eval
+        return fixed + per_length * fraction + 2 * per_eval
 
     def cheapest_full(self) -> float:
         """The smallest full-run estimate among the candidates run so far (0 before any finished)."""
