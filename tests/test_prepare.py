@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from embtune.dataset.sources import load_pairs
 from embtune.dataset.types import RetrievalData
 from embtune.mining import mine_cached
-from embtune.quality import filter_split
+from embtune.quality import dropped_counts, filter_split
 
 
 def _quality(**overrides):
@@ -107,7 +107,7 @@ def test_prepare_scifact_triplets_jsonl(tmp_path: Path) -> None:
     stats = json.loads((out / "stats.json").read_text())
     quality = stats["quality"]
     assert stats["queries"]["dev"] == 81 and 800 < quality["total"] < 919  # 919 train judgements, minus dev
-    assert quality["kept"] == quality["total"] - sum(v for k, v in quality.items() if k not in ("total", "kept"))
+    assert quality["kept"] == quality["total"] - sum(dropped_counts(quality).values())
     assert stats["mining"]["train"]["negatives_per_query"] == 1.0
     first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
     assert set(first) == {"anchor", "positive", "negative"} and first["positive"] != first["negative"]
@@ -188,6 +188,8 @@ def test_a_positive_the_filter_drops_never_becomes_a_negative(compose_cfg, tmp_p
         f"dataset.source.files.train={train}",
         f"dataset.source.files.test={train}",
         "dataset.dev_fraction=0",
+        "quality.keyword_query_words=2",  # a 3-word query copied into its positive counts as copied here
+        "quality.max_drop=null",
     )
     prepared = prepare_data(cfg)
     assert prepared.stats["quality"]["query_in_positive"] == 1

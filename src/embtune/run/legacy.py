@@ -85,6 +85,8 @@ def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, An
         quality.update(short_query_ratio=0.25, short_positive_ratio=0.1, keyword_query_words=0, max_drop=None)
     if "evaluate_final" not in config:  # before dev-only runs: every run evaluated its evaluation split
         config["evaluate_final"] = True
+    if "verbose" not in config:  # before the quiet console (a display switch, not a choice)
+        config["verbose"] = False
     logger = config.get("logger")
     if isinstance(logger, dict) and "_target_" not in logger and logger.get("name"):
         logger.pop("report_to", None)
