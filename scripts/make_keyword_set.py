@@ -1,7 +1,7 @@
 """Build a keyword-query, dense-relevance retrieval set (BEIR layout) from SciFact's abstracts: the traits of
 keyword-search logs over a specialist corpus that the SciFact recipe does not carry over to.
 
-- queries of 1-4 keywords (weights 0.3 / 0.35 / 0.25 / 0.1), each the salient terms of one seed abstract;
+- queries of 1-4 keywords (--weights, default 0.25 / 0.4 / 0.25 / 0.1), each the salient terms of one seed abstract;
 - a document is relevant when it holds every keyword of the query (whole words, title or text), so a document
   about a common topic answers many queries (dense relevance);
 - judgements are incomplete, as pooled judgements are: a random ``--judged`` share (0.7) of the relevant documents
@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--min-df", type=int, default=15)
     ap.add_argument("--max-df", type=int, default=300)
     ap.add_argument("--min-titles", type=int, default=3, help="a keyword must appear in this many titles")
+    ap.add_argument("--max-relevant", type=int, default=200, help="a query answered by more documents is redrawn")
+    ap.add_argument("--weights", default="0.25,0.4,0.25,0.1", help="how often a query has 1, 2, 3, 4 keywords")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     started = time.perf_counter()
@@ -48,6 +50,9 @@ def main() -> None:
     if (out / "corpus.jsonl").exists():
         raise SystemExit(f"error: {out} already holds a dataset; remove it or pick another --out (nothing overwritten)")
     rng = random.Random(a.seed)
+    weights = [float(w) for w in a.weights.split(",")]
+    if len(weights) != 4:
+        raise SystemExit(f"error: --weights {a.weights!r} needs 4 comma-separated numbers (1, 2, 3, 4 keywords)")
     source = Path(a.data_dir) / "scifact" / "corpus.jsonl"
     if not source.is_file():
         raise SystemExit(f"error: {source} not found; pass --data-dir with the folder that holds scifact/")
@@ -72,7 +77,7 @@ def main() -> None:
         attempts += 1
         seed = rng.choice(seeds)
         own = sorted(terms[seed] & salient)
-        k = rng.choices([1, 2, 3, 4], weights=[0.25, 0.4, 0.25, 0.1])[0]
+        k = rng.choices([1, 2, 3, 4], weights=weights)[0]
         if len(own) < k:
             continue
         words = [rng.choice(own)]
@@ -84,7 +89,7 @@ def main() -> None:
             words.append(rng.choice(more))
             relevant &= index[words[-1]]
         key = frozenset(words)
-        if len(words) < k or key in seen or not 3 <= len(relevant) <= 200:
+        if len(words) < k or key in seen or not 3 <= len(relevant) <= a.max_relevant:
             continue
         seen.add(key)
         judged = sorted(rng.sample(sorted(relevant), max(2, round(a.judged * len(relevant)))))
@@ -118,6 +123,8 @@ def main() -> None:
         "train_queries_per_judged_document_max": max(per_doc.values()),
         "document_words_median": statistics.median(len(d["text"].split()) for d in docs),
         "judged_share_of_relevant": a.judged,
+        "max_relevant": a.max_relevant,
+        "keyword_weights": weights,
         "seed": a.seed,
         "source": "BEIR SciFact corpus (a sample of its abstracts); queries and judgements built by this script",
     }
