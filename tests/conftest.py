@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,15 +63,87 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     GlobalHydra.instance().clear()
 
 
+# environment variables read while torch / transformers / huggingface_hub import: a run that changes one gets a
+# fresh interpreter; every other run goes through the pre-imported launcher (tests/cli_server.py)
+IMPORT_TIME_ENV = (
+    "HF_",
+    "HUGGINGFACE",
+    "TRANSFORMERS",
+    "SENTENCE_TRANSFORMERS",
+    "OMP_",
+    "MKL_",
+    "PYTHON",
+    "CUDA",
+    "TORCH",
+    "TOKENIZERS",
+)
+CLI_ENV = {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "TOKENIZERS_PARALLELISM": "false"}
+
+
+class _CliServer:
+    """One pre-imported launcher per test process (each xdist worker has its own), started on first use."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.env: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen:
+        self.env = {**os.environ, **CLI_ENV}
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "cli_server.py")],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None and json.loads(proc.stdout.readline()).get("ready")
+        atexit.register(proc.kill)
+        return proc
+
+    def accepts(self, env: dict[str, str]) -> bool:
+        if os.environ.get("EMBTUNE_TEST_CLI_SERVER", "1") == "0":
+            return False
+        base = self.env or {**os.environ, **CLI_ENV}
+        keys = {k for k in set(env) | set(base) if k.startswith(IMPORT_TIME_ENV)}
+        return all(env.get(k) == base.get(k) for k in keys)
+
+    def run(self, args: tuple[str, ...], cwd: Path, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
+        with self.lock, tempfile.TemporaryDirectory(prefix="embtune-cli-") as tmp:
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = self._start()
+            out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+            request = {
+                "module": args[0],
+                "args": list(args[1:]),
+                "cwd": str(cwd),
+                "env": env,
+                "stdout": str(out),
+                "stderr": str(err),
+                "timeout": timeout,
+            }
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            rc = json.loads(self.proc.stdout.readline())["rc"]
+            if rc == -9:
+                raise subprocess.TimeoutExpired([sys.executable, "-m", *args], timeout)
+            return subprocess.CompletedProcess(
+                [sys.executable, "-m", *args], rc, out.read_text(errors="replace"), err.read_text(errors="replace")
+            )
+
+
+_SERVER = _CliServer()
+
+
 def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m <args>`` in a fresh process (the real entrypoint, as a user types it)."""
-    full_env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "WANDB_MODE": "offline",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    full_env.update(env or {})
+    """Run ``python -m <args>``: the real entrypoint with the user's argv, cwd and environment, as a user types it.
+    Through the pre-imported launcher (the imports are the only thing skipped) unless the environment changes what
+    is read at import time; EMBTUNE_TEST_CLI_SERVER=0 starts a fresh interpreter for every run."""
+    full_env = {**os.environ, **CLI_ENV, **(env or {})}
+    if _SERVER.accepts(full_env):
+        return _SERVER.run(args, cwd, full_env, timeout)
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )

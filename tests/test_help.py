@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 GROUPS = {
     "embtune.train": {
         "model",
+        "model/adapter",
         "dataset",
         "data_format",
         "loss",
@@ -30,18 +31,27 @@ GROUPS = {
     "embtune.prepare": {"dataset", "data_format", "mining", "quality", "model"},
 }
 # advise composes the run train would launch, without what only training ships or logs
-GROUPS["embtune.advise"] = GROUPS["embtune.train"] - {"regression", "merge", "dataset_mix", "logger", "objective"} | {
-    "advice"
-}
+GROUPS["embtune.advise"] = GROUPS["embtune.train"] - {
+    "regression",
+    "merge",
+    "dataset_mix",
+    "logger",
+    "objective",
+    "model/adapter",
+} | {"advice"}
 
 
 def _listed(text: str) -> dict[str, set[str]]:
     """group -> options, from the 'Config groups' block (two groups may share a line)."""
     block = text.split("Config groups")[1].split("\n\n")[0]
     out: dict[str, set[str]] = {}
+    last = None
     for line in block.splitlines()[1:]:
-        for group, options in re.findall(r"([a-z_]+)\s{2,}((?:[a-z0-9_]+(?: \(default\))?(?:, )?)+)", line):
-            out[group] = {o.replace("(default)", "").strip() for o in options.split(",") if o.strip()}
+        if last and re.match(r"^\s{12,}[a-z0-9_*]", line):  # options continued on the next line
+            last |= {o.strip() for o in line.split(",") if o.strip() and "(" not in o}
+            continue
+        for group, options in re.findall(r"([a-z_/]+)\s{2,}((?:[a-z0-9_]+(?: \(default\))?(?:, )?)+)", line):
+            out[group] = last = {o.replace("(default)", "").strip() for o in options.split(",") if o.strip()}
     return out
 
 

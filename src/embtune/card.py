@@ -10,6 +10,13 @@ from typing import Any
 from embtune.run.files import write_text_atomic
 
 SECTION = "## Fine-tuned with embtune: the evidence"
+ADAPTER_SHIPPED = {
+    "merged": "the adapter merged into the weights (a plain model)",
+    "adapter": "the adapter alone; load it with embtune.adapter.load_adapter_model (with peft >= 0.22, with "
+    "sentence-transformers itself)",
+    "both": "merged here, the adapter alone in the run's adapter/",
+    "base": "the base model (fine-tuning did not beat it on dev)",
+}
 SYSTEMS = (("bm25", "BM25"), ("zero_shot", "zero-shot (base)"), ("fine_tuned", "fine-tuned (this model)"))
 
 
@@ -54,6 +61,14 @@ def card_section(
             f"Shipped as a merge with the base: alpha {metrics['merge']['picked']} ({metrics['merge']['reason']}).",
         ]
     train = metrics.get("train") or {}
+    if adapter := train.get("adapter"):
+        lines += [
+            "",
+            f"Trained as a LoRA adapter (peft): r {adapter['r']}, alpha {adapter['alpha']}, on "
+            f"{', '.join(adapter['target_modules'])}; {adapter['trainable_parameters']:,} of "
+            f"{adapter['total_parameters']:,} parameters trained ({100 * adapter['trainable_share']:.2f}%). "
+            f"Shipped: {ADAPTER_SHIPPED.get(adapter.get('shipped'), adapter.get('shipped'))}.",
+        ]
     quality = train.get("quality") or {}
     kept = f"{quality.get('kept')} of {quality.get('total')} judgements kept by the quality filter" if quality else None
     facts = [f"{train.get('examples')} training examples" if train.get("examples") is not None else None, kept]

@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from embtune import per_query
+from embtune.adapter import is_adapter_dir, load_adapter_model
 from embtune.card import add_to_card
 from embtune.dataset.splits import evaluation_split
 from embtune.errors import EmbtuneError
@@ -103,7 +104,11 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             if path.is_dir()
             else resolve_model(str(path), cfg.paths.cache_dir)
         )
-        model = load_model(OmegaConf.merge(cfg.model, {"max_seq_length": None}), tuned)
+        model = (
+            load_adapter_model(path, cfg.paths.cache_dir)  # a LoRA run's model/ with model.adapter.ship=adapter
+            if is_adapter_dir(path)
+            else load_model(OmegaConf.merge(cfg.model, {"max_seq_length": None}), tuned)
+        )
         model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets if regression else [], out_dir)
         metrics, queries = evaluate_shipped(
             metrics, model, evaluation, dims=matryoshka_dims(cfg.loss) if "loss" in cfg else None

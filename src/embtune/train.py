@@ -14,16 +14,19 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformer
 from transformers import set_seed
 
 from embtune import per_query
+from embtune.adapter import is_adapter_dir
 from embtune.batching import check_name as check_sampler
 from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
 from embtune.curves import write_curves
 from embtune.dataset_mix import check_mix, prepare_mix
+from embtune.errors import EmbtuneError
 from embtune.evaluator import primary_metric_key
 from embtune.logger import build_logger, finish_failed, resolved_config
 from embtune.loss import build_loss, check_loss_accepts_format, matryoshka_dims
@@ -83,7 +86,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     regression = Regression.measure_base(cfg, model, resolved)  # general-purpose sets: what fine-tuning breaks
     mixed = mix.measure_base(cfg, model, resolved)  # the other sources' evaluation splits
 
-    # 6. Fine-tune.
+    # 6. Fine-tune: every weight, or a LoRA adapter on a frozen base (model/adapter).
+    adapter = instantiate(cfg.model.adapter)
+    set_seed(cfg.seed)  # the adapter's random init must not depend on which caches were warm (a model built, ...)
+    adapter_record = adapter.attach(model)
     report_to = logger.start(cfg, run_dir, group=sweep_group())
     rows = mix.train_rows(data.name, prepared.rows["train"])
     prompts = mix.prompts(data.name, cfg, prepared.rows["train"].column_names)
@@ -105,6 +111,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 7. Ship the base if no checkpoint beat it on dev, or a mix of both (merge/); evaluate the model shipped on the
     #    evaluation split and the regression sets.
     selection, writer = choose_model(cfg.trainer, tuned, base_dev, best_metric), tuned.trainer.is_world_process_zero()
+    base = {"name_or_path": cfg.model.name_or_path, "weights_sha256": resolved.weights_sha256}
+    if adapter_record is not None:  # the adapter saved as model.adapter.ship asks, then folded into the weights
+        keep = selection.selected != "base" and writer
+        adapter_record |= adapter.fold(model, run_dir, base, keep) | {"shipped": _adapter_shipped(cfg, selection)}
     model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets, run_dir, writer)  # alpha 0 = the base
     if shipped_is_base := selection.selected == "base" and not merged:
         model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)  # the untouched base weights
@@ -113,6 +123,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     blocks = (("regression", regression.block(model)), ("datasets", mixed.block(model)), ("merge", merged))
     metrics |= {k: v for k, v in blocks if v}
     metrics["train"] = train_record(tuned, selection, prepared.stats, model, checkpoint, merged)
+    metrics["train"]["adapter"] = adapter_record
     logger.log_final(metrics)
 
     # 8. Save the model and the run's record, metrics.json last; drop what only a resume needs. Under DDP
@@ -132,6 +143,13 @@ def check_choices(cfg: DictConfig) -> None:
     check_merge(cfg.merge)
     matryoshka_dims(cfg.loss)
     check_keep(cfg.trainer.keep_checkpoints)
+    adapter = instantiate(cfg.model.adapter)
+    adapter.check()
+    if getattr(adapter, "ship", None) == "adapter" and cfg.merge.get("alphas"):
+        raise EmbtuneError(
+            "model.adapter.ship=adapter with merge.alphas: a mix of base and fine-tuned weights is not an adapter. "
+            "Fix: model.adapter.ship=merged (or both: model/ the mix, adapter/ the adapter as trained), or merge=none."
+        )
 
 
 def run_record(
@@ -171,7 +189,8 @@ def save_run(
     only to resume, are pruned (trainer.keep_checkpoints: none | best | all). Without model/ (save_model=false) the best
     checkpoint's weights are the only copy: never dropped."""
     if cfg.save_model:
-        model.save(str(run_dir / "model"))
+        if not is_adapter_dir(run_dir / "model"):  # model.adapter.ship=adapter wrote the adapter as model/
+            model.save(str(run_dir / "model"))
         add_to_card(run_dir / "model", metrics, info, recipe(cfg))
     write_curves(run_dir, tuned.trainer.state.log_history, tuned.args.metric_for_best_model)
     per_query.write(run_dir, metrics["main_metric"], queries)
@@ -193,7 +212,22 @@ def recipe(cfg: DictConfig) -> dict[str, Any]:
         "max_steps": args.get("max_steps"),
         "batch_size": args.get("per_device_train_batch_size"),
         "learning_rate": args.get("learning_rate"),
+        "adapter": _adapter_label(cfg.model.adapter),
     }
+
+
+def _adapter_label(adapter: DictConfig) -> str | None:
+    """How the card names an adapter run: ``lora r=8 alpha=16 on query,value`` (None: full fine-tuning)."""
+    if adapter.get("name", "none") == "none":
+        return None
+    return f"{adapter.name} r={adapter.r} alpha={adapter.alpha} ship={adapter.ship}"
+
+
+def _adapter_shipped(cfg: DictConfig, selection: Selection) -> str:
+    """What model/ holds for an adapter run: base (fine-tuning lost on dev), merged, adapter, or both."""
+    if selection.selected == "base":
+        return "base"
+    return str(cfg.model.adapter.ship)
 
 
 def base_dev_metrics(

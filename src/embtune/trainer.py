@@ -18,6 +18,7 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerTraine
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 from transformers import ProgressCallback, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from embtune.adapter import AdapterAwareTrainer
 from embtune.batching import Judged, batch_sampler
 from embtune.errors import EmbtuneError
 from embtune.run.checkpoints import newest_complete_checkpoint
@@ -212,7 +213,7 @@ def fine_tune(
         seed=cfg.seed,
     )
     nan_guard = NonFiniteLossGuard()
-    trainer = SentenceTransformerTrainer(
+    trainer = AdapterAwareTrainer(  # sentence-transformers' trainer; adapter checkpoints load through peft
         model=model, args=args, train_dataset=rows, loss=loss, evaluator=dev, callbacks=[nan_guard]
     )
     trainer.add_callback(LogBaseDevEvaluation(trainer, base_dev))

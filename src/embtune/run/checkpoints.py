@@ -19,13 +19,17 @@ KEEP = ("none", "best", "all")
 # written by transformers' Trainer in this order; trainer_state.json comes last, so its presence (parseable,
 # at the checkpoint's own step) means everything before it was written
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json")
+# a LoRA run's checkpoints hold the adapter's weights instead of the model's (model/adapter=lora)
+WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors")
 # what only resuming needs: dropped from a checkpoint kept as "best"
 RESUME_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth", "scaler.pt", "training_args.bin")
 
 
 def checkpoint_problem(path: Path) -> str | None:
     """Why a checkpoint dir can't be resumed from (None when it is complete)."""
-    missing = [f for f in CHECKPOINT_FILES if not (path / f).is_file()]
+    missing = [f for f in CHECKPOINT_FILES[1:] if not (path / f).is_file()]
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        missing.insert(0, CHECKPOINT_FILES[0])
     if missing:
         return f"missing {', '.join(missing)}"
     try:

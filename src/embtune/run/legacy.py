@@ -94,6 +94,8 @@ def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, An
     model = config.get("model")
     if isinstance(model, dict) and "builder" in model and model["builder"] is None:
         del model["builder"]
+    if isinstance(model, dict) and "adapter" not in model:  # before model/adapter: every weight trained
+        model["adapter"] = _group("model/adapter", "none")
     loss = config.get("loss")
     if isinstance(loss, dict) and "matryoshka" not in loss:  # before loss.matryoshka: one dimension
         loss["matryoshka"] = {"dims": None, "weights": None}
