@@ -15,6 +15,14 @@ from embtune.mining import mine_cached
 from embtune.quality import dropped_counts, filter_split
 
 
+def _prepare(tmp_path: Path, *args: str) -> tuple[Path, dict]:
+    """A finished ``embtune.prepare`` run with ``args``: its dir and stats.json."""
+    result = run_cli("embtune.prepare", *args, f"paths.output_dir={tmp_path}/out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (out,) = (tmp_path / "out" / "prepare" / "runs").iterdir()
+    return out, json.loads((out / "stats.json").read_text())
+
+
 def _quality(**overrides):
     cfg = OmegaConf.load(CONF_DIR / "quality" / "default.yaml")
     return OmegaConf.merge(cfg, overrides)
@@ -92,19 +100,15 @@ def test_prepare_cli_bad_input_is_one_clear_line(tmp_path: Path) -> None:
 
 @needs_shared_data
 def test_prepare_scifact_triplets_jsonl(tmp_path: Path) -> None:
-    result = run_cli(
-        "embtune.prepare",
+    out, stats = _prepare(
+        tmp_path,
         "dataset=scifact",
         f"paths.data_dir={SHARED_DATA}",
         "data_format=triplets",
         "mining=bm25",
         "save_format=jsonl",
-        f"paths.output_dir={tmp_path}/out",
         f"paths.cache_dir={tmp_path}/cache",
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    (out,) = (tmp_path / "out" / "prepare" / "runs").iterdir()
-    stats = json.loads((out / "stats.json").read_text())
     quality = stats["quality"]
     assert stats["queries"]["dev"] == 81 and 800 < quality["total"] < 919  # 919 train judgements, minus dev
     assert quality["kept"] == quality["total"] - sum(dropped_counts(quality).values())
@@ -156,19 +160,15 @@ def test_dense_mining_with_faiss_finds_the_same_negatives(compose_cfg, tmp_path:
 def test_prepare_cli_dense_mining_with_the_tiny_model(tmp_path: Path) -> None:
     from conftest import TINY_CACHE
 
-    result = run_cli(
-        "embtune.prepare",
+    out, stats = _prepare(
+        tmp_path,
         "model=tiny",
         "mining=dense",
         "mining.relative_margin=null",
         "data_format=triplets",
         "splits=[train]",
-        f"paths.output_dir={tmp_path}/out",
         f"paths.cache_dir={TINY_CACHE}",
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    (out,) = (tmp_path / "out" / "prepare" / "runs").iterdir()
-    stats = json.loads((out / "stats.json").read_text())
     assert stats["mining"]["train"]["miner"] == "dense" and stats["rows"]["train"] > 100
 
 

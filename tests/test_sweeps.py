@@ -20,19 +20,16 @@ def _sweep_dir(out: Path) -> Path:
     return sweep
 
 
+def _sweep(out: Path, *args: str) -> Path:
+    """A finished ``-m`` sweep of the tiny model with ``args``; its multirun dir."""
+    result = run_cli("embtune.train", "-m", *TINY, *args, f"paths.output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return _sweep_dir(out)
+
+
 def test_two_by_two_sweep_logs_four_wandb_runs_in_one_group_and_a_summary(tmp_path: Path) -> None:
     out = tmp_path / "outputs"
-    result = run_cli(
-        "embtune.train",
-        "-m",
-        *TINY,
-        "logger=wandb",
-        "objective=mnrl_pairs,cosent_scored",
-        "seed=1,2",
-        f"paths.output_dir={out}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep = _sweep_dir(out)
+    sweep = _sweep(out, "logger=wandb", "objective=mnrl_pairs,cosent_scored", "seed=1,2")
     runs = [read_run(f) for f in sorted(sweep.glob("*/wandb/offline-run-*/run-*.wandb"))]
     assert len(runs) == 4 and len({r["id"] for r in runs}) == 4
     assert {r["group"] for r in runs} == {sweep.name}
@@ -88,18 +85,7 @@ def test_a_failing_job_is_marked_and_the_others_finish(tmp_path: Path) -> None:
 
 
 def test_submitit_local_launcher_runs_two_jobs(tmp_path: Path) -> None:
-    out = tmp_path / "outputs"
-    result = run_cli(
-        "embtune.train",
-        "-m",
-        *TINY,
-        "hydra/launcher=submitit_local",
-        "hydra.launcher.timeout_min=10",
-        "seed=1,2",
-        f"paths.output_dir={out}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep = _sweep_dir(out)
+    sweep = _sweep(tmp_path / "outputs", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=1,2")
     assert len(list(sweep.glob("*/metrics.json"))) == 2
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "ok"]
