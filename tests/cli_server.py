@@ -7,7 +7,7 @@ request's argv, cwd, environment, stdout and stderr), so argument parsing, Hydra
 are the real ones. What it skips is only interpreter start-up and imports; a request whose environment changes what
 is read at import time (HF_*, OMP_*, ...) is refused, and conftest.run_cli starts a real process instead.
 
-Protocol (one JSON object per line): request {module, args, cwd, env, stdout, stderr, timeout} -> reply {rc}.
+Protocol (one JSON object per line): request {module, args, cwd, env, umask, stdout, stderr, timeout} -> reply {rc}.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def _child(request: dict) -> None:
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - fd 0 lives as long as the child
     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    os.umask(int(request.get("umask", 0o022)))
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])

@@ -114,7 +114,10 @@ class _CliServer:
             if self.proc is None or self.proc.poll() is not None:
                 self.proc = self._start()
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+            umask = os.umask(0)
+            os.umask(umask)  # the child gets the caller's umask, as a fresh process would
             request = {
+                "umask": umask,
                 "module": args[0],
                 "args": list(args[1:]),
                 "cwd": str(cwd),
