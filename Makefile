@@ -14,8 +14,9 @@ TEST_WORKERS ?= 2
 # Paths reach the recipes through the environment, never pasted into shell text: any legal path works
 # (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir. Exported to the targets
 # that read the shared data, and to all when set explicitly (so `make resume` keeps the run's own data dir).
-DATA_TARGETS := train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense train-2round advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
+DATA_TARGETS := train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
 KEYWORD_DENSE ?= --judged 0.35 --queries 2500 --min-df 60 --max-df 700 --max-relevant 500 --weights 0.3,0.5,0.15,0.05
+KEYWORD_ANNOTATED ?= $(KEYWORD_DENSE) --judged 0.5 --annotator sentence-transformers/all-mpnet-base-v2 --min-score 0.3
 $(DATA_TARGETS): export EMBTUNE_DATA_DIR := $(DATA_DIR)
 ifneq ($(origin DATA_DIR)$(origin EMBTUNE_DATA_DIR),fileundefined)
 export EMBTUNE_DATA_DIR := $(DATA_DIR)
@@ -27,7 +28,7 @@ REPO ?=
 export REPO
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast test-unit lint format train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
+.PHONY: help install test test-fast test-unit lint format train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
 	sweep-models sweep-losses sweep-formats sweep-scifact-levers sweep-seeds wandb-sync merge push rerun resume bench-scale bench-scifact train-ddp
 
 help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
@@ -87,6 +88,12 @@ data-keyword-dense: $(STAMP)  ## the harder keyword set: denser relevance, 35% j
 
 tune-keyword-dense: $(STAMP)  ## tune on the harder keyword set (make data-keyword-dense first)
 	"$(PY)" -m embtune.tune experiment=keyword_dense_minilm $(ARGS)
+
+data-keyword-annotated: $(STAMP)  ## keyword queries judged by meaning (mpnet cosine >= 0.3, 50% judged; ~10 min) -> outputs/data/keyword_annotated
+	"$(PY)" scripts/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_annotated $(KEYWORD_ANNOTATED)
+
+tune-keyword-annotated: $(STAMP)  ## tune on the meaning-judged keyword set (make data-keyword-annotated first)
+	"$(PY)" -m embtune.tune experiment=keyword_annotated_minilm $(ARGS)
 
 train-2round: $(STAMP)  ## SciFact twice: round 2 trains on negatives round 1's model still confuses [ROUND1=<run dir> skips round 1]
 	"$(PY)" scripts/two_round.py experiment=scifact_minilm $(ARGS)
