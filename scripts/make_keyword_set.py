@@ -174,16 +174,11 @@ def main() -> None:
         k = rng.choices([1, 2, 3, 4], weights=weights)[0]
         if len(own) < k:
             continue
-        words = [rng.choice(own)]
-        relevant = set(index[words[0]])
-        while len(words) < k:  # each next keyword co-occurs with the others in at least 3 documents
-            more = [t for t in own if t not in words and len(relevant & index[t]) >= 3]
-            if not more:
-                break
-            words.append(rng.choice(more))
-            relevant &= index[words[-1]]
+        if (words := draw_keywords(rng, own, k, index)) is None:
+            continue
+        relevant = set.intersection(*(index[w] for w in words))
         key = frozenset(words)
-        if len(words) < k or key in seen or not 3 <= len(relevant) <= a.max_relevant:
+        if key in seen or not 3 <= len(relevant) <= a.max_relevant:
             continue
         seen.add(key)
         judged = sorted(rng.sample(sorted(relevant), max(2, round(a.judged * len(relevant)))))
