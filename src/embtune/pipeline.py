@@ -229,12 +229,17 @@ def evaluate_shipped(
 
 
 def shipped_per_query(
-    model: SentenceTransformer, evaluation: Evaluation, metric: str, final_queries: dict[str, float]
+    model: SentenceTransformer,
+    evaluation: Evaluation,
+    metric: str,
+    final_queries: dict[str, float],
+    known_dev: dict[str, float] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """The shipped model's per-query values: on dev (the split that chose it; one more dev pass, on the dev corpus
-    sample) and on the evaluation split (``final_queries``), for ``per_query.json``."""
-    dev: dict[str, float] = {}
-    if evaluation.dev is not None and metric.startswith("ndcg@"):
+    """The shipped model's per-query values: on dev (the split that chose it: ``known_dev`` when training measured
+    these very weights, else one more dev pass, on the dev corpus sample) and on the evaluation split
+    (``final_queries``), for ``per_query.json``."""
+    dev: dict[str, float] = dict(known_dev or {})
+    if not dev and evaluation.dev is not None and metric.startswith("ndcg@"):
         evaluate_model(model, evaluation.dev)
         dev = per_query.values(evaluation.dev, metric)
     final_name = evaluation.split if evaluation.split and evaluation.split != "dev" else "dev_full_corpus"

@@ -119,7 +119,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if shipped_is_base := selection.selected == "base" and not merged:
         model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)  # the untouched base weights
     metrics, final_queries = evaluate_shipped(metrics, model, evaluation, shipped_is_base, matryoshka_dims(cfg.loss))
-    queries = shipped_per_query(model, evaluation, metrics["main_metric"], final_queries)  # paired comparisons
+    # per query, for paired comparisons; on dev, the selected checkpoint's own figures when it ships unchanged
+    known_dev = None if merged or adapter_record else tuned.dev_queries_of(selection.selected)
+    queries = shipped_per_query(model, evaluation, metrics["main_metric"], final_queries, known_dev)
     blocks = (("regression", regression.block(model)), ("datasets", mixed.block(model)), ("merge", merged))
     metrics |= {k: v for k, v in blocks if v}
     metrics["train"] = train_record(tuned, selection, prepared.stats, model, checkpoint, merged)
