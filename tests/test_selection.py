@@ -98,6 +98,16 @@ def test_a_degrading_run_ships_the_base_and_an_improving_one_its_checkpoint(tmp_
     for q, m in ((good_q, m_good), (bad_q, m_bad)):
         assert sum(q["dev"].values()) / len(q["dev"]) == pytest.approx(m["train"]["selected_dev_metric"], abs=1e-6)
     assert sum(good_q["test"].values()) / len(good_q["test"]) == pytest.approx(m_good["fine_tuned"]["ndcg@10"])
+    # no dev pass is made twice: the base's (none when both its figures and its per-query values are cached), one
+    # per evaluation in training (the trainer's logged eval dicts, less the step-0 base entry), none after it
+    for p in (good, bad):
+        log = (p / "train.log").read_text().splitlines()
+        passes = [x for x in log if "Information Retrieval Evaluation of the model on the" in x and "-dev" in x]
+        in_training = sum("[trainer.logs][INFO] - {'eval_" in x for x in log) - 1
+        hits = [x for x in log if "evaluation from cache:" in x]
+        base_cached = any(x.endswith(".raw.json") for x in hits) and any("per_query_ndcg@10" in x for x in hits)
+        assert len(passes) == in_training + (0 if base_cached else 1), p.name
+
     # the summary compares each job with the best on the same dev queries, with a paired-bootstrap range
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert rows[0]["dev_vs_best"] == "best"

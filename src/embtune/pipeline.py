@@ -228,6 +228,35 @@ def evaluate_shipped(
     return (with_deltas(metrics) if "zero_shot" in metrics or "bm25" in metrics else metrics), queries
 
 
+def base_on_dev(
+    cfg: DictConfig, evaluation: Evaluation, model: SentenceTransformer, resolved: ResolvedModel
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The base model on dev: its figures as the trainer logs them, and its main metric per dev query; both cached
+    like the zero-shot figures (one dev pass for both on a miss), ({}, {}) without dev."""
+    dev = evaluation.dev
+    if dev is None:
+        return {}, {}
+    metric, cache_dir, measured = str(cfg.evaluator.main_metric), Path(cfg.paths.cache_dir), {}
+
+    def evaluate() -> dict[str, float]:
+        figures = dev(model)
+        measured.update(per_query.values(dev, metric))
+        return figures
+
+    figures, _ = cached_evaluation(cache_dir, model, resolved.weights_sha256, dev, evaluate, variant="raw")
+    if not metric.startswith("ndcg@"):  # per-query values are kept for retrieval's nDCG@k only
+        return figures, {}
+    queries, _ = cached_evaluation(
+        cache_dir,
+        model,
+        resolved.weights_sha256,
+        dev,
+        lambda: measured or (evaluate(), measured)[1],
+        variant=f"per_query_{metric}",
+    )
+    return figures, queries
+
+
 def shipped_per_query(
     model: SentenceTransformer,
     evaluation: Evaluation,

@@ -22,7 +22,6 @@ from transformers import set_seed
 from embtune import per_query
 from embtune.adapter import is_adapter_dir
 from embtune.batching import check_name as check_sampler
-from embtune.cache import cached_evaluation
 from embtune.card import add_to_card
 from embtune.curves import write_curves
 from embtune.dataset_mix import check_mix, prepare_mix
@@ -33,7 +32,7 @@ from embtune.loss import build_loss, check_loss_accepts_format, matryoshka_dims
 from embtune.merge import check_merge, ship_merge
 from embtune.model import ResolvedModel, load_base_model
 from embtune.pipeline import (
-    Evaluation,
+    base_on_dev,
     baselines,
     build_evaluation,
     data_splits,
@@ -82,7 +81,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 5. Baselines on the evaluation split (BM25, the zero-shot base), and the base on dev: the step-0 point of the
     #    curves and a candidate for shipping. Zero-shot figures are cached by the weights' sha256.
     metrics, cache_hit = baselines(cfg, data, evaluation, model, resolved)
-    base_dev = base_dev_metrics(cfg, evaluation, model, resolved)
+    base_dev, base_dev_queries = base_on_dev(cfg, evaluation, model, resolved)
     regression = Regression.measure_base(cfg, model, resolved)  # general-purpose sets: what fine-tuning breaks
     mixed = mix.measure_base(cfg, model, resolved)  # the other sources' evaluation splits
 
@@ -119,8 +118,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if shipped_is_base := selection.selected == "base" and not merged:
         model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)  # the untouched base weights
     metrics, final_queries = evaluate_shipped(metrics, model, evaluation, shipped_is_base, matryoshka_dims(cfg.loss))
-    # per query, for paired comparisons; on dev, the selected checkpoint's own figures when it ships unchanged
-    known_dev = None if merged or adapter_record else tuned.dev_queries_of(selection.selected)
+    # per query, for paired comparisons; on dev, the figures already measured when the base or the selected
+    # checkpoint ships unchanged
+    known_dev = None if merged or adapter_record else tuned.dev_queries_of(selection.selected, base_dev_queries)
     queries = shipped_per_query(model, evaluation, metrics["main_metric"], final_queries, known_dev)
     blocks = (("regression", regression.block(model)), ("datasets", mixed.block(model)), ("merge", merged))
     metrics |= {k: v for k, v in blocks if v}
@@ -230,19 +230,6 @@ def _adapter_shipped(cfg: DictConfig, selection: Selection) -> str:
     if selection.selected == "base":
         return "base"
     return str(cfg.model.adapter.ship)
-
-
-def base_dev_metrics(
-    cfg: DictConfig, evaluation: Evaluation, model: SentenceTransformer, resolved: ResolvedModel
-) -> dict[str, float]:
-    """The base model's dev figures as the trainer logs them (cached like the zero-shot figures); {} without dev."""
-    dev = evaluation.dev
-    if dev is None:
-        return {}
-    metrics, _ = cached_evaluation(
-        Path(cfg.paths.cache_dir), model, resolved.weights_sha256, dev, lambda: dev(model), variant="raw"
-    )
-    return metrics
 
 
 def train_record(

@@ -194,9 +194,11 @@ class FineTuned:
     sampler: dict[str, Any] = field(default_factory=dict)  # loss.batch_sampler and what it did (judged: separated)
     dev_per_query: dict[int, dict[str, float]] = field(default_factory=dict)  # dev step -> per-query values
 
-    def dev_queries_of(self, selected: str) -> dict[str, float] | None:
-        """The per-query dev values measured in training for ``selected`` ("checkpoint-N"), if it was evaluated
-        in this process (not before a resume)."""
+    def dev_queries_of(self, selected: str, base: dict[str, float]) -> dict[str, float] | None:
+        """The per-query dev values already measured for ``selected``: the base's, or a checkpoint's from its
+        evaluation in training (in this process: not one from before a resume)."""
+        if selected == "base":
+            return base or None
         step = selected.removeprefix("checkpoint-")
         return self.dev_per_query.get(int(step)) if step.isdigit() else None
 

@@ -31,10 +31,9 @@ from transformers import set_seed
 
 from embtune import per_query
 from embtune.errors import EmbtuneError
-from embtune.evaluator import evaluate_model
 from embtune.metrics_table import format_table, with_deltas
 from embtune.model import load_base_model
-from embtune.pipeline import build_evaluation, data_splits, prepare_data
+from embtune.pipeline import base_on_dev, build_evaluation, data_splits, prepare_data
 from embtune.run.failure import run_or_fail
 from embtune.run.files import write_json_atomic
 from embtune.search import (
@@ -157,9 +156,8 @@ def base_dev_queries(cfg: DictConfig, metric: str) -> dict[str, float]:
             f"tune chooses on dev, and dataset '{prepared.data.name}' has none. Fix: dataset.dev_fraction=0.15 "
             "(dev carved from the train queries)."
         )
-    model, _ = load_base_model(cfg.model, cfg.paths.cache_dir)
-    evaluate_model(model, evaluation.dev)
-    return per_query.values(evaluation.dev, metric)
+    model, resolved = load_base_model(cfg.model, cfg.paths.cache_dir)
+    return base_on_dev(cfg, evaluation, model, resolved)[1]  # cached: every candidate run reads the same entry
 
 
 def ranked(cands: list[Candidate]) -> list[Candidate]:
