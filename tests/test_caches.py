@@ -30,9 +30,10 @@ def test_corrupt_entries_are_recomputed_and_replaced_and_files_follow_the_umask(
     assert first.returncode == 0, first.stderr[-3000:]
     run = only_run_dir(tmp_path / "first")
     zero_shot = json.loads((run / "metrics.json").read_text())["zero_shot"]
-    # two entries: the base model on test (zero_shot) and on dev (the step-0 point); corrupt the test one
+    # three entries: the base model on test (zero_shot), on dev (the step-0 point) and its nDCG@10 per dev query
+    # (what per_query.json takes when the base ships); corrupt the test one
     entries = sorted((cache / "eval").glob("*.json"))
-    assert len(entries) == 2
+    assert len(entries) == 3 and len([e for e in entries if e.name.endswith(".per_query_ndcg@10.json")]) == 1
     (eval_entry,) = [e for e in entries if json.loads(e.read_text())["metrics"] == zero_shot]
     (mining_entry,) = (cache / "mining").glob("*.json")
     for path in (run / "metrics.json", run / "run_info.json", *entries, mining_entry):

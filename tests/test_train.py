@@ -138,15 +138,20 @@ def test_zero_shot_evaluation_is_cached_across_runs(compose_cfg, tmp_path: Path)
     cache = tmp_path / "cache"
     overrides = (*TINY, f"paths.cache_dir={cache}", "evaluate_bm25=false", "save_model=false")
     first = train(compose_cfg(*overrides), tmp_path / "run1")
-    assert len(list((cache / "eval").glob("*.json"))) == 2  # the base on test (zero-shot) and on dev (step 0)
+    # the base on test (zero-shot), on dev (step 0) and per dev query, the last averaging to the dev figure
+    entries = {e.name.split(".", 1)[1]: json.loads(e.read_text())["metrics"] for e in (cache / "eval").glob("*.json")}
+    assert sorted(entries) == ["json", "per_query_ndcg@10.json", "raw.json"]
+    dev = [v for k, v in entries["raw.json"].items() if k.endswith("ndcg@10")]
+    per_query = entries["per_query_ndcg@10.json"]
+    assert dev and sum(per_query.values()) / len(per_query) == pytest.approx(dev[0], abs=1e-9)
     second = train(compose_cfg(*overrides, "seed=7"), tmp_path / "run2")
     assert second["zero_shot"] == first["zero_shot"]
     hits = [json.loads((tmp_path / r / "run_info.json").read_text())["zero_shot_cache_hit"] for r in ("run1", "run2")]
     assert hits == [False, True]
-    assert len(list((cache / "eval").glob("*.json"))) == 3  # seed 7 carves another dev split: its own entry
+    assert len(list((cache / "eval").glob("*.json"))) == 5  # seed 7 carves another dev split: its own two entries
     # another max_seq_length encodes differently: a new entry, not a stale hit
     train(compose_cfg(*overrides, "model.max_seq_length=32"), tmp_path / "run3")
-    assert len(list((cache / "eval").glob("*.json"))) == 5
+    assert len(list((cache / "eval").glob("*.json"))) == 8
 
 
 def _write_sts(root: Path) -> Path:
