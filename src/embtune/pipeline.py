@@ -246,13 +246,14 @@ def base_on_dev(
     figures, _ = cached_evaluation(cache_dir, model, resolved.weights_sha256, dev, evaluate, variant="raw")
     if not metric.startswith("ndcg@"):  # per-query values are kept for retrieval's nDCG@k only
         return figures, {}
+
+    def per_dev_query() -> dict[str, float]:
+        if not measured:  # the figures came from the cache: one pass for the values
+            evaluate()
+        return dict(measured)
+
     queries, _ = cached_evaluation(
-        cache_dir,
-        model,
-        resolved.weights_sha256,
-        dev,
-        lambda: measured or (evaluate(), measured)[1],
-        variant=f"per_query_{metric}",
+        cache_dir, model, resolved.weights_sha256, dev, per_dev_query, variant=f"per_query_{metric}"
     )
     return figures, queries
 
