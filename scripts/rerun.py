@@ -55,6 +55,10 @@ def main() -> int:
     for o in [o for o in overrides if "<redacted>" in o]:
         print(f"note: {o.split('=', 1)[0]} was redacted in the record and is left out; pass it by environment")
         overrides.remove(o)
+    # remote code runs only when this command says so: a record (maybe someone else's run dir) never grants it
+    for o in [o for o in overrides if o.lstrip("+~").startswith("model.trust_remote_code=")]:
+        print(f"note: {o} is in the record and is left out; add model.trust_remote_code=true if you trust the code")
+        overrides.remove(o)
     overrides.append("hydra.mode=RUN")
     info_file = run_dir / "run_info.json"
     if info_file.is_file():
@@ -68,4 +72,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    from embtune.run.console_guard import guard_console
+
+    guard_console()  # "running: ..." echoes the overrides, secrets given as extra ones included
     sys.exit(main())

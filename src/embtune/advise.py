@@ -30,6 +30,7 @@ from embtune.loss import check_loss_accepts_format
 from embtune.model import load_base_model
 from embtune.per_query import paired_interval
 from embtune.pipeline import build_evaluation, data_splits, prepare_data
+from embtune.run.console_guard import guarded
 from embtune.run.failure import run_or_fail
 
 log = logging.getLogger("embtune.advise")
@@ -142,4 +143,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)()

@@ -30,6 +30,8 @@ from embtune.mining import mine_cached
 from embtune.model import ResolvedModel, load_base_model, load_model, resolve_model, weights_sha256
 from embtune.pipeline import baselines, build_evaluation, combine_negatives, evaluate_shipped, load_data, record
 from embtune.regression import Regression
+from embtune.run.console_guard import guarded
+from embtune.run.disk import save_dir_atomic, writing
 from embtune.run.failure import job_overrides, run_or_fail
 from embtune.run.legacy import upgrade
 from embtune.run.record import run_info
@@ -48,8 +50,17 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
     if not (run_dir / "model").is_dir():
         raise EmbtuneError(f"{run_dir} is a run dir without a saved model/ (trained with save_model=false?).")
     run_cfg = OmegaConf.create(upgrade(OmegaConf.to_container(OmegaConf.load(record)), resolved=False))
+    # remote code runs only when this command says so (model.trust_remote_code=true): a record never grants it
+    asked = bool(cfg.model.get("trust_remote_code", False))
+    if bool(run_cfg.model.get("trust_remote_code", False)) and not asked:
+        raise EmbtuneError(
+            f"{run_dir} was trained with model.trust_remote_code=true: evaluating it runs the Python code its model "
+            "carries, and a run's record never grants that. Fix: if you trust who made this run, add "
+            "model.trust_remote_code=true to this command."
+        )
     with open_dict(cfg):
         cfg.model = run_cfg.model
+        cfg.model.trust_remote_code = asked
         cfg.evaluator = run_cfg.evaluator
         cfg.mining = run_cfg.mining
         if "loss" in run_cfg:  # Matryoshka dims: per-dimension figures as the run reported them
@@ -117,10 +128,16 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         if regression is not None and (block := regression.block(model)):
             metrics["regression"] = block
         models["evaluated"] = {"path": str(tuned.path), "weights_sha256": tuned.weights_sha256}
-    info = run_info(models=models, dataset_fingerprint=data.fingerprint(), overrides=job_overrides())
+    info = run_info(
+        models=models,
+        dataset_fingerprint=data.fingerprint(),
+        overrides=job_overrides(),
+        trust_remote_code=bool(cfg.model.get("trust_remote_code", False)),
+    )
     if cfg.model_path and merged:
         metrics["merge"] = merged
-        model.save(str(out_dir / "model"))  # the mix picked; the run's own model/ stays as it was
+        with writing("the merged model", out_dir / "model"):  # the mix picked; the run's own model/ stays as it was
+            save_dir_atomic(lambda tmp: model.save(str(tmp)), out_dir / "model")
         recipe = {"base": cfg.model.name_or_path, "mixed with": cfg.model_path, "alpha": merged["picked"]}
         add_to_card(out_dir / "model", metrics, info, recipe, command="embtune.eval")
     record(out_dir, metrics, info)
@@ -137,4 +154,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)()

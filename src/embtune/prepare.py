@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from embtune.errors import EmbtuneError
 from embtune.pipeline import PreparedData, prepare_data
+from embtune.run.console_guard import guarded
 from embtune.run.failure import run_or_fail
 from embtune.run.files import write_json_atomic
 
@@ -53,4 +54,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)()

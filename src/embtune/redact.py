@@ -113,3 +113,59 @@ def _value_end(text: str, start: int) -> int:
     while end > start and text[end - 1] in " \t":
         end -= 1
     return end
+
+
+# -- by value: what the key-name rules cannot see (Hydra's error lines, tracebacks, a library's message) ------------
+
+MIN_SECRET_LENGTH = 6  # shorter values are redacted by key name only: scrubbing "true" everywhere would garble text
+_NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})  # "pwd" names the working dir here, not a password
+
+
+def secret_values(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> frozenset[str]:
+    """The literal secret values this process was given: the values of secret-named overrides on the command line
+    (plain, swept ``a,b``, nested ``{token: t}``) and of secret-named environment variables (``HF_TOKEN``,
+    ``WANDB_API_KEY``, ...; a value that is an existing path is a location, not a secret)."""
+    import os
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    environ = dict(os.environ if environ is None else environ)
+    found: set[str] = set()
+    for arg in argv:
+        name, sep, value = arg.partition("=")
+        if sep and is_secret_name(name):
+            found |= _value_forms(value)
+        for match in _NESTED_NAME.finditer(arg):
+            if is_secret_name(match.group("name")):
+                found |= _value_forms(arg[match.end() : _value_end(arg, match.end())])
+    for name, value in environ.items():
+        if name not in _NOT_SECRET_ENV and is_secret_name(name) and not os.path.exists(value):
+            found |= _value_forms(value)
+    return frozenset(v for v in found if len(v) >= MIN_SECRET_LENGTH and v != REDACTED and not _ENV_REFERENCE.search(v))
+
+
+def _value_forms(value: str) -> set[str]:
+    """A value as typed, unquoted, and each part of a sweep (``a,b``)."""
+    value = value.strip()
+    forms = {value, value.strip("'\"")}
+    forms |= {part.strip().strip("'\"") for part in value.split(",")}
+    return forms
+
+
+_KNOWN: frozenset[str] | None = None
+
+
+def known_secrets() -> frozenset[str]:
+    """``secret_values()`` of this process, computed once (the command line and environment it started with)."""
+    global _KNOWN
+    if _KNOWN is None:
+        _KNOWN = secret_values()
+    return _KNOWN
+
+
+def scrub(text: str, values: frozenset[str] | None = None) -> str:
+    """``text`` with every known secret value replaced by ``<redacted>`` (longest first: one value may hold another)."""
+    for value in sorted(known_secrets() if values is None else values, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text

@@ -43,7 +43,9 @@ from embtune.pipeline import (
 )
 from embtune.regression import Regression
 from embtune.run.checkpoints import check_keep, prune_checkpoints
-from embtune.run.failure import job_overrides, raise_on_signals, run_or_fail, sweep_group
+from embtune.run.console_guard import guard_console
+from embtune.run.disk import save_dir_atomic, writing
+from embtune.run.failure import job_overrides, make_command, raise_on_signals, run_or_fail, sweep_group
 from embtune.run.record import run_info
 from embtune.run.resume import record_config, resume_checkpoint
 from embtune.selection import Selection, choose_model
@@ -190,13 +192,17 @@ def save_run(
     """model/, per_query.json, run_info.json, metrics.json (last: "finished"); then optimizer checkpoints, needed
     only to resume, are pruned (trainer.keep_checkpoints: none | best | all). Without model/ (save_model=false) the best
     checkpoint's weights are the only copy: never dropped."""
+    resume = f"train again (the checkpoints are kept): {make_command('rerun', run_dir)}"
     if cfg.save_model:
         if not is_adapter_dir(run_dir / "model"):  # model.adapter.ship=adapter wrote the adapter as model/
-            model.save(str(run_dir / "model"))
+            needed = sum(p.numel() * p.element_size() for p in model.parameters())
+            with writing("the model", run_dir / "model", needed, fix=resume):
+                save_dir_atomic(lambda tmp: model.save(str(tmp)), run_dir / "model")
         add_to_card(run_dir / "model", metrics, info, recipe(cfg))
-    write_curves(run_dir, tuned.trainer.state.log_history, tuned.args.metric_for_best_model)
-    per_query.write(run_dir, metrics["main_metric"], queries)
-    record(run_dir, metrics, info)
+    with writing("the run's record", run_dir, fix=resume):
+        write_curves(run_dir, tuned.trainer.state.log_history, tuned.args.metric_for_best_model)
+        per_query.write(run_dir, metrics["main_metric"], queries)
+        record(run_dir, metrics, info)
     keep = cfg.trainer.keep_checkpoints if cfg.save_model or cfg.trainer.keep_checkpoints == "all" else "best"
     prune_checkpoints(run_dir / "checkpoints", keep, tuned.trainer.state.best_model_checkpoint)
 
@@ -293,6 +299,7 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> None:
     """The command line: trainer.args.<any field>=value works as typed (embtune.trainer_args), then Hydra."""
+    guard_console()  # secret values never reach the console, Hydra's own lines included
     with_trainer_args(main)
 
 

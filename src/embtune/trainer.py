@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from embtune.batching import Judged, batch_sampler
 from embtune.errors import EmbtuneError
 from embtune.run.checkpoints import newest_complete_checkpoint
 from embtune.run.console import QuietProgress
+from embtune.run.disk import DiskFull, dir_bytes, writing
+from embtune.run.failure import make_command
 from embtune.selection import LogBaseDevEvaluation
 
 log = logging.getLogger(__name__)
@@ -203,6 +206,34 @@ class FineTuned:
         return self.dev_per_query.get(int(step)) if step.isdigit() else None
 
 
+class RunTrainer(AdapterAwareTrainer):
+    """The trainer of a run: a checkpoint that cannot be written completely (a full disk, ``ulimit -f``) is removed
+    and named in one line, so the run dir keeps only complete checkpoints to resume from."""
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        checkpoints = Path(self.args.output_dir)
+        target = checkpoints / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        previous = newest_complete_checkpoint(checkpoints) if checkpoints.is_dir() else None
+        # weights + Adam's two moments: about 3x the parameters, unless an earlier checkpoint says exactly
+        params = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        needed = dir_bytes(previous) if previous is not None else 3 * params
+        kept = f"the newest complete checkpoint, {previous.name}, is kept" if previous else "no checkpoint was complete"
+        try:
+            with writing(
+                f"checkpoint {target.name}",
+                target,
+                needed,
+                f"the partial {target.name} was removed and {kept}",
+                make_command("resume" if previous else "rerun", checkpoints.parent),
+            ):
+                super()._save_checkpoint(model, trial)
+        except DiskFull:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+
+
 def fine_tune(
     cfg: DictConfig,
     run_dir: Path,
@@ -236,7 +267,7 @@ def fine_tune(
         seed=cfg.seed,
     )
     nan_guard = NonFiniteLossGuard()
-    trainer = AdapterAwareTrainer(  # sentence-transformers' trainer; adapter checkpoints load through peft
+    trainer = RunTrainer(  # sentence-transformers' trainer; adapter checkpoints load through peft
         model=model, args=args, train_dataset=rows, loss=loss, evaluator=dev, callbacks=[nan_guard]
     )
     trainer.add_callback(LogBaseDevEvaluation(trainer, base_dev))

@@ -34,8 +34,10 @@ from embtune.errors import EmbtuneError
 from embtune.metrics_table import format_table, with_deltas
 from embtune.model import load_base_model
 from embtune.pipeline import base_on_dev, build_evaluation, data_splits, prepare_data
-from embtune.run.failure import run_or_fail
+from embtune.run.console_guard import guard_console
+from embtune.run.failure import job_overrides, run_or_fail
 from embtune.run.files import write_json_atomic
+from embtune.run.record import run_info
 from embtune.search import (
     COLUMNS,
     Candidate,
@@ -398,7 +400,7 @@ def finish(
     else:
         base, _ = load_base_model(cfg.model, cfg.paths.cache_dir)
         base.save(str(model_dir))
-    write_json_atomic(run_dir / "run_info.json", {"overrides": list(HydraConfig.get().overrides.task)})
+    write_json_atomic(run_dir / "run_info.json", run_info(overrides=job_overrides()))
     print(format_table(metrics), flush=True)
     write_json_atomic(run_dir / "metrics.json", metrics)
     print(f"tune: {reason}; {len(rows)} runs in {spent:.1f} min; recipe: experiment={name}; {run_dir}", flush=True)
@@ -452,6 +454,7 @@ def main(cfg: DictConfig) -> None:
 
 def cli() -> None:
     """The command line: trainer.args.<any field>=value works as typed (embtune.trainer_args), then Hydra."""
+    guard_console()  # secret values never reach the console, Hydra's own lines included
     with_trainer_args(main)
 
 

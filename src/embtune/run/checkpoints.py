@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import zipfile
 from pathlib import Path
 
 from embtune.errors import EmbtuneError
@@ -32,12 +33,37 @@ def checkpoint_problem(path: Path) -> str | None:
         missing.insert(0, CHECKPOINT_FILES[0])
     if missing:
         return f"missing {', '.join(missing)}"
+    for name in (*WEIGHT_FILES, *CHECKPOINT_FILES[1:3], "rng_state.pth"):
+        if (path / name).is_file() and (problem := file_problem(path / name)):
+            return f"{name} {problem}"
     try:
         step = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
     except (OSError, ValueError, KeyError, TypeError):
         return "unreadable trainer_state.json"
     if str(step) != path.name.rsplit("-", 1)[-1]:
         return f"trainer_state.json says step {step}"
+    return None
+
+
+def file_problem(path: Path) -> str | None:
+    """Why a checkpoint file can't be loaded, judged from its own structure without loading it (None: it can):
+    a safetensors file must be as long as its header says; a torch file (a zip) must end in its central directory.
+    A write cut short (a kill, a full disk) fails both."""
+    size = path.stat().st_size
+    try:
+        if path.suffix == ".safetensors":
+            with path.open("rb") as f:
+                header_len = int.from_bytes(f.read(8), "little")
+                if size < 8 + header_len:
+                    return f"is truncated ({size} bytes; its header alone needs {8 + header_len})"
+                header = json.loads(f.read(header_len))
+            end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+            if size != 8 + header_len + end:
+                return f"is truncated ({size} of {8 + header_len + end} bytes)"
+        elif not zipfile.is_zipfile(path):
+            return f"is truncated or not a torch file ({size} bytes, no zip directory at its end)"
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        return f"is unreadable ({type(e).__name__})"
     return None
 
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 from hydra.errors import CompactHydraException
 
 from embtune.errors import EmbtuneError, user_error
-from embtune.redact import redact_argv
+from embtune.redact import redact_argv, scrub
 
 T = TypeVar("T")
 
@@ -44,10 +44,14 @@ def one_line(error: BaseException) -> str:
 
 
 def write_failed(run_dir: Path, error: BaseException) -> None:
-    """Leave a FAILED marker holding the one-line error (best effort: an unwritable dir must not hide the error)."""
+    """Leave a FAILED marker holding the one-line error (best effort: an unwritable dir must not hide the error).
+    Never beside metrics.json: a run dir says finished or failed, not both (a failure after the record was written,
+    e.g. while pruning checkpoints, leaves a finished run and the error on the console)."""
+    if (run_dir / "metrics.json").is_file():
+        return
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "FAILED").write_text(one_line(error) + "\n", encoding="utf-8")
+        (run_dir / "FAILED").write_text(scrub(one_line(error)) + "\n", encoding="utf-8")
     except OSError:
         pass
 

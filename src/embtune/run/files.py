@@ -8,9 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from embtune.redact import scrub
+
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temp file in the same dir, then rename: readers never see half a file.
+    """Write to a temp file in the same dir, then rename: readers never see half a file. Secret values this process
+    was given (``redact.scrub``) never reach the file.
 
     mkstemp creates the temp file 0600; it gets the mode a plain ``open`` would give (0666 less the umask)
     before the rename, so teammates on a shared cluster can read run records and reuse caches.
@@ -19,7 +22,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.write(scrub(text))
         umask = os.umask(0)  # reading the umask means setting it: put it straight back
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)

@@ -2,7 +2,8 @@
 
 - ``CheckRunDir`` (``on_run_start`` / ``on_multirun_start``, called before Hydra creates any dir): a run_name
   that would leave ``paths.output_dir`` and a run/sweep dir that can't be created stop the command with one
-  ``error: ...`` line and exit code 1, instead of a stray dir or a traceback from Hydra's ``mkdir``.
+  ``error: ...`` line and exit code 1, instead of a stray dir or a traceback from Hydra's ``mkdir``; then the
+  dir is locked for this process (``run.lock``): a second run into it is refused in one line.
 - ``RedactHydraRecord`` (``on_job_start``, called right after Hydra saved ``.hydra/config.yaml``, ``hydra.yaml``
   and ``overrides.yaml``; the sweeper saved ``multirun.yaml`` before the first job): rewrites those files with
   secret values replaced by ``<redacted>``, so that no file of a run dir holds an API key passed as an override.
@@ -26,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from embtune.errors import EmbtuneError
 from embtune.redact import redact, redact_argv, redact_text
 from embtune.run.files import write_text_atomic
+from embtune.run.lock import lock_run_dir
 
 _RUN_NAME_FIX = "Fix: pick a plain name, e.g. run_name=my_experiment (no '/', '\\', '..', NUL, no leading '-' or '.')."
 
@@ -66,6 +68,13 @@ class CheckRunDir(Callback):
                     "with make rerun RUN=<dir>."
                 )
                 raise SystemExit(f"error: {EmbtuneError(message)}") from None
+        if target is not None:  # one process per run / sweep dir, before anything is read or written in it
+            try:
+                lock_run_dir(Path(target), what)
+            except EmbtuneError as e:
+                raise SystemExit(f"error: {e}") from None
+            if dir_key == "hydra.run.dir" and not resuming and (Path(target) / "metrics.json").is_file():
+                raise SystemExit(f"error: the run dir {target} finished while this run waited to start.") from None
 
 
 def _resolve(config: DictConfig, dir_key: str) -> tuple[Any, str | None]:
@@ -76,9 +85,12 @@ def _resolve(config: DictConfig, dir_key: str) -> tuple[Any, str | None]:
     instance.set_config(cfg)
     try:
         target = OmegaConf.select(cfg, dir_key)
-        return OmegaConf.select(cfg, "run_name"), None if target is None else str(target)
+        run_name = OmegaConf.select(cfg, "run_name")
     finally:
         instance.cfg = previous
+    # the dir Hydra makes next is the one checked and locked: `${now:}` resolves once (its cache), as for sweep jobs
+    OmegaConf.copy_cache(from_config=cfg, to_config=config)
+    return run_name, None if target is None else str(target)
 
 
 def _swept_run_names(config: DictConfig) -> list[str]:

@@ -1,0 +1,69 @@
+"""Every console line of an embtune command passes through ``redact.scrub``: Hydra's own error lines
+(``Error executing job with overrides: [...]``, a compose error quoting the override), a library's traceback,
+tqdm, warnings. The key-name rules (``redact.redact``) keep secrets out of records; this catches the rest by value.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO, TypeVar
+
+from embtune.redact import known_secrets, scrub
+
+T = TypeVar("T")
+
+
+class ScrubbedStream:
+    """A text stream that writes through ``scrub``; everything else (fileno, isatty, encoding) is the stream's own."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(scrub(text) if isinstance(text, str) else text)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class ScrubSecrets(logging.Filter):
+    """A log-handler filter (conf/hydra/default.yaml, console and file): the record's message and traceback with
+    secret values replaced, so the run dir's log file holds none either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not known_secrets():
+            return True
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args = scrub(message), None
+        if record.exc_text:
+            record.exc_text, record.exc_info = scrub(record.exc_text), None
+        return True
+
+
+def guard_console() -> None:
+    """Scrub stdout and stderr of this process (once; a no-op when no secret was given)."""
+    if not known_secrets():
+        return
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, ScrubbedStream):
+            setattr(sys, name, ScrubbedStream(stream))
+
+
+def guarded(main: Callable[[], T]) -> Callable[[], T]:
+    """An entrypoint whose console is scrubbed before Hydra parses a single override."""
+
+    def run() -> T:
+        guard_console()
+        return main()
+
+    return run
