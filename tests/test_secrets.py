@@ -3,12 +3,13 @@ the W&B offline run (config and recorded args), the caches."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import only_run_dir, run_cli
+from conftest import TINY_CACHE, only_run_dir, run_cli
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from wandb_reader import read_run
 
@@ -149,3 +150,109 @@ def test_a_sweeps_multirun_yaml_and_job_records_are_redacted(
     assert hydra_yaml.job.override_dirname == "+logger.api_key=<redacted>,model=tiny"
     assert OmegaConf.load(sweep_dir / "multirun.yaml").logger.api_key == REDACTED
     assert OmegaConf.load(record / "config.yaml").evaluator.bm25.tokenizer == cfg.evaluator.bm25.tokenizer
+
+
+# -- by value: every console line and file of every command, crashes included ----------------------------------------
+
+BY_VALUE = ("sk-VALUE-plain-1", "sk-VALUE-nested-2", "sk-VALUE-env-3", "sk-VALUE-sweep-4", "sk-VALUE-sweep-5")
+GIVEN = ["+foo.api_key=sk-VALUE-plain-1", "+bar={token: sk-VALUE-nested-2}"]
+SECRET_ENV = {"WANDB_API_KEY": "sk-VALUE-env-3", "OMP_NUM_THREADS": "1"}
+
+
+def _leaks(result, *roots: Path) -> dict[str, str]:  # noqa: ANN001
+    """Where any of the given secrets appears: the console (stdout, stderr) and every file under ``roots``."""
+    found = {"console": result.stdout + result.stderr}
+    for root in roots:
+        found |= {str(p): data.decode("utf-8", "replace") for p, data in _walk_bytes(root).items()}
+    return {where: s for where, text in found.items() for s in BY_VALUE if s in text}
+
+
+def test_a_crash_that_is_not_embtunes_leaks_no_secret_to_the_console_or_the_run_dir(tmp_path: Path) -> None:
+    """A library error: Hydra prints the job's overrides and a traceback; the run's log file and FAILED hold it."""
+    out = tmp_path / "out"
+    result = run_cli(
+        "embtune.train", "model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}", f"paths.output_dir={out}",
+        *GIVEN, "dataset.source._target_=math.sqrt", env=SECRET_ENV,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Error executing job with overrides" in result.stderr and "+foo.api_key=<redacted>" in result.stderr
+    run = only_run_dir(out)
+    assert "sqrt" in (run / "FAILED").read_text() and (run / "train.log").is_file()
+    assert _leaks(result, out) == {}
+
+
+def test_a_compose_error_does_not_echo_the_secret(tmp_path: Path) -> None:
+    result = run_cli("embtune.train", "logger.api_key=sk-VALUE-plain-1", f"paths.output_dir={tmp_path}")
+    assert result.returncode == 1 and "Could not override 'logger.api_key'" in result.stderr
+    assert "use +logger.api_key=<redacted>" in result.stderr and _leaks(result, tmp_path) == {}
+
+
+def test_a_sweep_of_secret_values_leaks_none(tmp_path: Path) -> None:
+    """``-m +baz.password=a,b``: each job's value, Hydra's multirun.yaml, the sweep summary, the console."""
+    result = run_cli(
+        "embtune.prepare", "-m", "+baz.password=sk-VALUE-sweep-4,sk-VALUE-sweep-5", *GIVEN,
+        f"paths.output_dir={tmp_path}", f"paths.cache_dir={TINY_CACHE}", env=SECRET_ENV,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "prepare" / "multiruns").iterdir()
+    assert len([p for p in sweep.iterdir() if p.is_dir()]) == 2
+    assert _leaks(result, tmp_path) == {}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["embtune.eval", "model=tiny"],
+        # a crash inside advise (the data source fails): its console, log file and FAILED
+        ["embtune.advise", "model=tiny", "dataset.source._target_=math.sqrt"],
+    ],
+    ids=["eval", "advise_crash"],
+)
+def test_eval_and_advise_leak_no_secret(tmp_path: Path, command: list[str]) -> None:
+    result = run_cli(*command, f"paths.output_dir={tmp_path}", f"paths.cache_dir={TINY_CACHE}", *GIVEN, env=SECRET_ENV)
+    assert (result.returncode == 0) == (command[0] == "embtune.eval"), result.stderr[-3000:]
+    assert any(tmp_path.rglob("*.log")) and _leaks(result, tmp_path) == {}
+
+
+# -- remote code: only when this command says so ----------------------------------------------------------------------
+
+MARKER_MODULE = """
+import os
+from pathlib import Path
+
+from transformers import BertModel
+
+Path(os.environ["EMBTUNE_TEST_MARKER"]).write_text("remote code ran")
+
+
+class MarkerModel(BertModel):
+    pass
+"""
+
+
+def test_eval_never_runs_a_run_dirs_code_on_the_strength_of_its_record(tmp_path: Path) -> None:
+    out, marker = tmp_path / "out", tmp_path / "marker"
+    common = [f"paths.output_dir={out}", f"paths.cache_dir={TINY_CACHE}", "evaluate_bm25=false"]
+    trained = run_cli("embtune.train", "model=tiny", "trainer=debug", *common)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    run = only_run_dir(out)
+    # what an untrusted run dir can carry: a record asking for remote code, and the code, named by auto_map
+    record = OmegaConf.load(run / ".hydra" / "config.yaml")
+    record.model.trust_remote_code = True
+    OmegaConf.save(record, run / ".hydra" / "config.yaml")
+    model_config = json.loads((run / "model" / "config.json").read_text())
+    model_config["auto_map"] = {"AutoModel": "marker_model.MarkerModel"}
+    (run / "model" / "config.json").write_text(json.dumps(model_config))
+    (run / "model" / "marker_model.py").write_text(MARKER_MODULE)
+    env = {"EMBTUNE_TEST_MARKER": str(marker)}
+
+    refused = run_cli("embtune.eval", f"model_path={run}", *common, env=env)
+    assert refused.returncode == 1 and not marker.exists()
+    line = refused.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {run} was trained with model.trust_remote_code=true") and "Fix:" in line
+
+    asked = run_cli("embtune.eval", f"model_path={run}", "model.trust_remote_code=true", *common, env=env)
+    assert asked.returncode == 0, asked.stderr[-3000:]
+    assert marker.read_text() == "remote code ran"
+    (evaluated,) = (p.parent for p in (out / "eval" / "runs").glob("*/metrics.json"))
+    assert json.loads((evaluated / "run_info.json").read_text())["trust_remote_code"] is True

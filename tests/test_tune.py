@@ -16,11 +16,17 @@ TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}", "trainer
 
 def test_tune_searches_on_dev_ships_by_the_lower_bound_and_its_yaml_reruns(tmp_path: Path) -> None:
     out, conf = tmp_path / "outputs", tmp_path / "conf"
+    secrets = ("sk-TUNE-plain-1", "sk-TUNE-env-2")  # tune builds its own record and launches every run
     result = run_cli(
-        "embtune.tune", *TINY, f"paths.output_dir={out}", f"tune.config_dir={conf}", "tune.num_candidates=2"
-    )
+        "embtune.tune", *TINY, f"paths.output_dir={out}", f"tune.config_dir={conf}", "tune.num_candidates=2",
+        f"+foo.api_key={secrets[0]}", env={"WANDB_API_KEY": secrets[1]},
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (out / "tune" / "runs").iterdir()
+    files = [p for root in (out, conf) for p in root.rglob("*") if p.is_file()]
+    leaks = [str(p) for p in files for s in secrets if s.encode() in p.read_bytes()]
+    assert leaks == [] and not any(s in result.stdout + result.stderr for s in secrets)
+    assert "+foo.api_key=<redacted>" in json.loads((run_dir / "run_info.json").read_text())["overrides"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     t = metrics["tune"]
     assert t["candidates"] == 2 and t["runs"] == 3  # rungs 2 -> 1: two short runs, the winner in full

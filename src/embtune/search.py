@@ -20,6 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from embtune.errors import EmbtuneError
 from embtune.per_query import paired_interval
+from embtune.redact import is_secret_name
 
 # overrides that say where and how a run is made, never what is trained: not part of a recipe
 NOT_RECIPE = ("paths.", "hydra.", "tune.", "logger", "resume.", "evaluate_", "save_model", "task_name")
@@ -80,9 +81,12 @@ def gain(after: dict[str, float], before: dict[str, float], interval: float, n: 
 
 
 def recipe_overrides(overrides: list[str]) -> list[str]:
-    """The overrides that define what is trained (paths, hydra, logger, tune, evaluation switches dropped)."""
+    """The overrides that define what is trained (paths, hydra, logger, tune, evaluation switches dropped; and
+    credentials: an API key is passed on to every run, never written into a recipe)."""
     parsed = OverridesParser.create().parse_overrides(overrides)
-    return [o.input_line for o in parsed if not o.key_or_group.startswith(NOT_RECIPE)]
+    return [
+        o.input_line for o in parsed if not o.key_or_group.startswith(NOT_RECIPE) and not is_secret_name(o.key_or_group)
+    ]
 
 
 def experiment_yaml(overrides: list[str], groups: set[str], header: str) -> str:

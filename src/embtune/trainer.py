@@ -215,7 +215,7 @@ class RunTrainer(AdapterAwareTrainer):
 
         checkpoints = Path(self.args.output_dir)
         target = checkpoints / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-        previous = newest_complete_checkpoint(checkpoints) if checkpoints.is_dir() else None
+        previous = newest_complete_checkpoint(checkpoints, quiet=True) if checkpoints.is_dir() else None
         # weights + Adam's two moments: about 3x the parameters, unless an earlier checkpoint says exactly
         params = sum(p.numel() * p.element_size() for p in self.model.parameters())
         needed = dir_bytes(previous) if previous is not None else 3 * params

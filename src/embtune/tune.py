@@ -36,7 +36,7 @@ from embtune.model import load_base_model
 from embtune.pipeline import base_on_dev, build_evaluation, data_splits, prepare_data
 from embtune.run.console_guard import guard_console
 from embtune.run.failure import job_overrides, run_or_fail
-from embtune.run.files import write_json_atomic
+from embtune.run.files import write_json_atomic, write_text_atomic
 from embtune.run.record import run_info
 from embtune.search import (
     COLUMNS,
@@ -344,9 +344,8 @@ def write_experiment(
     )
     text = experiment_yaml(overrides, groups, header)
     path = root / "experiment" / f"{name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    (run_dir / f"{name}.yaml").write_text(text, encoding="utf-8")
+    write_text_atomic(path, text)
+    write_text_atomic(run_dir / f"{name}.yaml", text)
     return name, path
 
 

@@ -7,32 +7,63 @@ Every loader counts what it had to reconcile (duplicate ids, repeated or conflic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from embtune.dataset.readers import read_jsonl, read_records, require_field, require_label, require_score, require_text
+from embtune.dataset.readers import (
+    check_text,
+    read_jsonl,
+    read_records,
+    require_field,
+    require_label,
+    require_score,
+    require_text,
+)
 from embtune.dataset.types import Pair, Qrels, RetrievalData, text_id
 from embtune.errors import EmbtuneError
 
+log = logging.getLogger("embtune.dataset.sources")
+
 CANONICAL_FIELDS = ("query", "positive", "negative", "document", "score", "label")
+# the column names a pair file may use without any mapping: embtune's own, and sentence-transformers' standard ones
+# (their datasets' and trainer's columns: anchor / positive / negative; sentence1 / sentence2 / score or label).
+# Each naming is told by the columns only it has; the columns it shares (positive, negative, score, label) mean
+# the same in both.
+NAMINGS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
+    "embtune's names": (frozenset({"query", "document"}), {}),
+    "sentence-transformers' anchor / positive / negative names": (frozenset({"anchor"}), {"query": "anchor"}),
+    "sentence-transformers' sentence1 / sentence2 / score or label names": (
+        frozenset({"sentence1", "sentence2"}),
+        {"query": "sentence1", "document": "sentence2"},
+    ),
+}
+_EMBTUNE, _ANCHOR, _SENTENCES = NAMINGS
 
 
 def load_pairs(
     name: str,
     files: dict[str, str | None],
-    columns: dict[str, str | None] | None = None,
+    columns: Mapping[str, object] | None = None,
     min_relevant_score: float = 0.5,
     quoting: str = "auto",
 ) -> RetrievalData:
-    """Load pair files (one per split: JSONL / CSV / TSV / Parquet) into RetrievalData.
+    """Load pair files (one per split: JSONL / CSV / TSV, each maybe ``.gz``, or Parquet) into RetrievalData.
 
-    Row shapes (field names renamed through ``columns``, canonical name -> file column), one shape per dataset:
-    ``query`` + ``positive`` (+ ``negative``): retrieval rows; ``query`` + ``document`` + ``score`` (in [0, 1]) or
-    ``label`` (0/1): pair rows, kept exactly as written for the scored / binary formats, and also read as a
-    retrieval view (score >= ``min_relevant_score`` or label 1: relevant; else a negative of the query). A split
-    whose file is null is left out (e.g. a train-only run).
+    Row shapes (one per dataset): ``query`` + ``positive`` (+ ``negative``): retrieval rows; ``query`` +
+    ``document`` + ``score`` (in [0, 1]) or ``label`` (0/1): pair rows, kept exactly as written for the scored /
+    binary formats, and also read as a retrieval view (score >= ``min_relevant_score`` or label 1: relevant; else a
+    negative of the query). A split whose file is null is left out (e.g. a train-only run).
+
+    Column names, per file: embtune's (above) or sentence-transformers' standard ones are read as they are
+    (``anchor`` / ``positive`` / ``negative``; ``sentence1`` / ``sentence2`` / ``score`` or ``label``, a bare
+    ``sentence1`` / ``sentence2`` pair being query and positive); a file with the columns of two namings is
+    refused. Other names are mapped in ``columns`` (field -> file column): flat for every split
+    (``columns.query=question``; ``query=query``, the config's default, maps nothing) or per split
+    (``columns.train.query=question``, over the flat entries). A mapping other than embtune's own names is logged per
+    file.
     """
-    mapping = {f: f for f in CANONICAL_FIELDS} | {k: v for k, v in (columns or {}).items() if v}
+    explicit = _explicit_columns(columns, files)
     data = RetrievalData(name=name, corpus={}, queries={}, qrels={})
     shape: tuple[str, str] | None = None  # (row shape, "file:line" where it was first seen)
     split_negatives: dict[str, dict[str, list[str]]] = {}  # split -> query id -> negative doc ids
@@ -52,10 +83,17 @@ def load_pairs(
         negatives = split_negatives.setdefault(split, {})
         split_pairs: list[Pair] = []
         n_rows = 0
+        cols: _FileColumns | None = None
         for lineno, obj in read_records(path, quoting):
             n_rows += 1
             where = f"{path}:{lineno}"
-            query = require_text(obj, mapping["query"], path, lineno)
+            if cols is None:
+                cols = _FileColumns(obj, explicit[split], split, where)
+                cols.log(path, split)
+            elif obj.keys() != cols.keys:  # JSONL rows may differ: a row in another naming is refused too
+                cols.check_row(obj, where)
+            mapping = cols.mapping
+            query = cols.text(obj, "query", path, lineno)
             qid = text_id("q", query)
             data.queries[qid] = query
             if split != "test":
@@ -67,8 +105,8 @@ def load_pairs(
             elif _present(obj, mapping["score"]):
                 row_shape = "score"
             else:
-                require_text(obj, mapping["positive"], path, lineno)  # names the missing column
-                raise AssertionError  # unreachable: require_text raised
+                cols.text(obj, "positive", path, lineno)  # names the missing column
+                raise AssertionError  # unreachable: it raised
             if shape is None:
                 shape = (row_shape, where)
             elif shape[0] != row_shape:
@@ -78,16 +116,16 @@ def load_pairs(
                     "or split it into two datasets."
                 )
             if row_shape == "query+positive":
-                pid = add_doc(require_text(obj, mapping["positive"], path, lineno))
+                pid = add_doc(cols.text(obj, "positive", path, lineno))
                 if pid in split_qrels.get(qid, {}):
                     data.count("duplicate_judgements", where)
                 split_qrels.setdefault(qid, {})[pid] = 1
                 if _present(obj, mapping["negative"]):
-                    nid = add_doc(require_text(obj, mapping["negative"], path, lineno))
+                    nid = add_doc(cols.text(obj, "negative", path, lineno))
                     if nid not in negatives.setdefault(qid, []):
                         negatives[qid].append(nid)
                 continue
-            document = require_text(obj, mapping["document"], path, lineno)
+            document = cols.text(obj, "document", path, lineno)
             if row_shape == "label":
                 value = float(require_label(obj, mapping["label"], path, lineno))
                 relevant = value == 1.0
@@ -127,6 +165,126 @@ def load_pairs(
     return data
 
 
+Explicit = dict[str, tuple[str, str]]  # field -> (file column, the config key that maps it)
+
+
+def _explicit_columns(columns: Mapping[str, object] | None, files: Mapping[str, object]) -> dict[str, Explicit]:
+    """split -> the user's column mapping for it: the per-split entries over the flat ones. A value null / empty,
+    or a flat field named as itself (the config's default), is no mapping: the file's own naming decides. A
+    per-split entry naming its field (``columns.train.query=query``) is one, settling a file with two namings. An
+    unknown key is refused."""
+    splits = sorted(set(files) | {"train", "dev", "test"})
+    flat: Explicit = {}
+    per_split: dict[str, Explicit] = {}
+
+    def column(key: str, value: object) -> str | None:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str | int):
+            raise EmbtuneError(f"dataset.source.columns.{key}={value!r}: give a column name of the file.")
+        return str(value)
+
+    for key, value in (columns or {}).items():
+        if key in CANONICAL_FIELDS:
+            # a field named as itself is the config's default (conf/dataset/files.yaml): no mapping
+            if (col := column(key, value)) is not None and col != key:
+                flat[key] = (col, f"dataset.source.columns.{key}")
+        elif key in splits and (value is None or isinstance(value, Mapping)):
+            for field, sub in (value or {}).items():
+                if field not in CANONICAL_FIELDS:
+                    raise EmbtuneError(
+                        f"dataset.source.columns.{key}.{field}: not a field. Map one of {', '.join(CANONICAL_FIELDS)}, "
+                        f"e.g. dataset.source.columns.{key}.query=question."
+                    )
+                if (col := column(f"{key}.{field}", sub)) is not None:
+                    per_split.setdefault(key, {})[field] = (col, f"dataset.source.columns.{key}.{field}")
+        else:
+            raise EmbtuneError(
+                f"dataset.source.columns.{key}: neither a field ({', '.join(CANONICAL_FIELDS)}) nor a split "
+                f"({', '.join(splits)}). Fix: e.g. dataset.source.columns.query=question (every split) or "
+                "dataset.source.columns.train.query=question (one split)."
+            )
+    return {split: {**flat, **per_split.get(split, {})} for split in files}
+
+
+def _namings(keys: Iterable[str]) -> list[str]:
+    """The namings (NAMINGS) whose own columns are among ``keys``."""
+    keys = set(keys)
+    return [naming for naming, (marks, _) in NAMINGS.items() if marks & keys]
+
+
+class _FileColumns:
+    """The columns one file is read through: the user's mapping for its split, the rest by the file's naming,
+    told from its first record's columns (every record of a CSV / TSV / Parquet file has the same ones)."""
+
+    def __init__(self, first: dict, explicit: Explicit, split: str, where: str) -> None:
+        self.keys, self.split, self.first_where = first.keys(), split, where
+        self.claimed = {col for col, _ in explicit.values()}
+        found = _namings(self.keys - self.claimed)
+        if len(found) > 1:
+            raise self._ambiguous(found, self.keys, where)
+        self.naming = found[0] if found else _EMBTUNE
+        renames = dict(NAMINGS[self.naming][1])
+        scored = {explicit.get(f, (f, ""))[0] for f in ("score", "label")} & set(self.keys)
+        if self.naming == _SENTENCES and not scored and "positive" not in explicit:
+            renames = {"query": "sentence1", "positive": "sentence2"}  # an unscored pair: query and its positive
+        self.mapping = {f: f for f in CANONICAL_FIELDS} | renames | {f: col for f, (col, _) in explicit.items()}
+        self.origin = {f: self.naming for f in CANONICAL_FIELDS} | {f: key for f, (_, key) in explicit.items()}
+
+    def _ambiguous(self, found: list[str], keys: Iterable[str], where: str) -> EmbtuneError:
+        keys = set(keys)
+        marks = [sorted(NAMINGS[n][0] & keys) for n in found]
+        listed = "; ".join(f"{', '.join(m)} ({n})" for n, m in zip(found, marks, strict=True))
+        options = " or =".join(m[0] for m in marks)
+        return EmbtuneError(
+            f"{where}: columns of two namings ({listed}): which column holds the query can't be told. Fix: map it, "
+            f"e.g. dataset.source.columns.{self.split}.query={options}, or drop the columns you don't mean."
+        )
+
+    def check_row(self, obj: dict, where: str) -> None:
+        """A record with other columns than the first: refused when they are another naming's."""
+        found = _namings(obj.keys() - self.claimed)
+        if len(found) > 1:
+            raise self._ambiguous(found, obj.keys(), where)
+        if found and found[0] != self.naming:
+            raise EmbtuneError(
+                f"{where}: columns in {found[0]}, but {self.first_where} is read in {self.naming}: one file holds "
+                f"one naming. Fix the row, or map the columns, e.g. dataset.source.columns.{self.split}.query=<column>."
+            )
+
+    def text(self, obj: dict, field: str, path: Path, lineno: int) -> str:
+        """The non-empty text of ``field``; a missing column names the mapping and how to give another."""
+        key = self.mapping[field]
+        if key not in obj:
+            found = ", ".join(sorted(map(str, obj))) or "none"
+            per_split = f"dataset.source.columns.{self.split}.{field}=<column>"
+            if key != field:
+                raise EmbtuneError(
+                    f"{path}:{lineno}: missing column '{key}' (columns found: {found}; the {field} by "
+                    f"{self.origin[field]}). Fix: map this file's own column, {per_split}."
+                )
+            raise EmbtuneError(
+                f"{path}:{lineno}: missing column '{key}' (columns found: {found}). Name the columns as embtune does "
+                "(query, positive, negative / query, document, score or label) or as sentence-transformers does "
+                f"(anchor, positive, negative / sentence1, sentence2, score or label), or map yours: "
+                f"dataset.source.columns.{field}=<column> (every split) or {per_split}."
+            )
+        return require_text(obj, key, path, lineno)
+
+    def log(self, path: Path, split: str) -> None:
+        """One line per file read through other names than embtune's own: which column is which field."""
+        used = {f: c for f, c in self.mapping.items() if c != f and c in self.keys}
+        if used:
+            origins = sorted({self.origin[f] for f in used})
+            log.info(
+                "%s (%s): columns %s (%s)",
+                path,
+                split,
+                ", ".join(f"{c} -> {f}" for f, c in used.items()),
+                "; ".join(origins),
+            )
+
+
 def _present(obj: dict, key: str) -> bool:
     return obj.get(key) not in (None, "")
 
@@ -151,7 +309,9 @@ def unique_ids(items: Iterable[tuple[str, str, str]], what: str, data: Retrieval
 
 
 def load_beir(name: str, path: str, splits: list[str], quoting: str = "auto") -> RetrievalData:
-    """Load a BEIR-layout dir: ``corpus.jsonl`` (title + text), ``queries.jsonl``, ``qrels/<split>.tsv``."""
+    """Load a BEIR-layout dir: ``corpus.jsonl`` (title + text), ``queries.jsonl``, ``qrels/<split>.tsv``; each may
+    be gzipped instead (``corpus.jsonl.gz``, as MTEB's copies ship), found by that name when the plain one is
+    absent (a dir holding both is refused: which is current can't be told)."""
     root = Path(path)
     if not root.is_dir():
         raise EmbtuneError(
@@ -159,7 +319,7 @@ def load_beir(name: str, path: str, splits: list[str], quoting: str = "auto") ->
             f"(e.g. paths.data_dir=../shared/data) or download it from the Hugging Face Hub (BeIR/{name})."
         )
     data = RetrievalData(name=name, corpus={}, queries={}, qrels={})
-    corpus_file, queries_file = root / "corpus.jsonl", root / "queries.jsonl"
+    corpus_file, queries_file = _layout_file(root / "corpus.jsonl"), _layout_file(root / "queries.jsonl")
     data.corpus = unique_ids(
         (
             (
@@ -184,8 +344,27 @@ def load_beir(name: str, path: str, splits: list[str], quoting: str = "auto") ->
         "query",
         data,
     )
-    data.qrels = {split: _read_qrels(root / "qrels" / f"{split}.tsv", data, quoting) for split in splits}
+    data.qrels = {split: _read_qrels(_layout_file(root / "qrels" / f"{split}.tsv"), data, quoting) for split in splits}
     return data
+
+
+def _layout_file(path: Path) -> Path:
+    """A BEIR layout file: ``path``, or ``path.gz`` when only that one is there."""
+    gz = path.with_name(path.name + ".gz")
+    if not gz.is_file():
+        return path
+    if path.is_file():
+        raise EmbtuneError(
+            f"{path} and {gz.name} both exist: which one holds the current data can't be told. Fix: remove one."
+        )
+    return gz
+
+
+def _checked(rows: Iterable[dict], where: str) -> Iterable[tuple[int, dict]]:
+    """(row number, row) of a Hub split, each row held to the readers' text rule (no NUL, valid Unicode)."""
+    for i, row in enumerate(rows):
+        check_text(row, f"{where} row {i}")
+        yield i, row
 
 
 def _read_qrels(path: Path, data: RetrievalData, quoting: str) -> Qrels:
@@ -195,7 +374,7 @@ def _read_qrels(path: Path, data: RetrievalData, quoting: str) -> Qrels:
     conflict, resolved to the highest judgement (and refused with dataset.strict=true).
     """
     if not path.is_file():
-        raise EmbtuneError(f"qrels file not found: {path}. BEIR dirs hold qrels/<split>.tsv per split.")
+        raise EmbtuneError(f"qrels file not found: {path}. BEIR dirs hold qrels/<split>.tsv (or .tsv.gz) per split.")
     qrels: Qrels = {}
     judged: dict[tuple[str, str], tuple[int, int]] = {}  # (query, doc) -> (score, line)
     for lineno, row in read_records(path, quoting):
@@ -241,18 +420,20 @@ def load_hub_beir(name: str, repo: str, qrels_repo: str, splits: list[str]) -> R
     corpus = data.corpus = unique_ids(
         (
             (f"{repo} [corpus] row {i}", str(r["_id"]), (str(r.get("title") or "") + " " + r["text"]).strip())
-            for i, r in enumerate(corpus_rows)
+            for i, r in _checked(corpus_rows, f"{repo} [corpus]")
         ),
         "document",
         data,
     )
     queries = data.queries = unique_ids(
-        ((f"{repo} [queries] row {i}", str(r["_id"]), r["text"]) for i, r in enumerate(query_rows)), "query", data
+        ((f"{repo} [queries] row {i}", str(r["_id"]), r["text"]) for i, r in _checked(query_rows, f"{repo} [queries]")),
+        "query",
+        data,
     )
     qrels = data.qrels
     judged: dict[str, dict[tuple[str, str], tuple[int, str]]] = {}  # same rule as _read_qrels: highest kept, counted
     for split, rows in qrels_rows.items():
-        for i, r in enumerate(rows):
+        for i, r in _checked(rows, f"{qrels_repo} [{split}]"):
             qid, did = str(r["query-id"]), str(r["corpus-id"])
             if qid not in queries or did not in corpus:
                 raise EmbtuneError(f"{qrels_repo} [{split}] row {i}: unknown query '{qid}' or corpus id '{did}'.")

@@ -72,13 +72,15 @@ def _step(path: Path) -> int:
     return int(tail) if tail.isdigit() else -1
 
 
-def newest_complete_checkpoint(checkpoints_dir: Path) -> Path | None:
-    """The highest-step complete checkpoint; partial ones (a run stopped while writing them) are named and skipped."""
+def newest_complete_checkpoint(checkpoints_dir: Path, quiet: bool = False) -> Path | None:
+    """The highest-step complete checkpoint; partial ones (a run stopped while writing them) are named and skipped
+    (``quiet``: skipped without a word, for a size estimate)."""
     for path in sorted(checkpoints_dir.glob("checkpoint-*"), key=_step, reverse=True):
         problem = checkpoint_problem(path)
         if problem is None:
             return path
-        log.warning("skipping partial checkpoint %s (%s): the run stopped while writing it", path, problem)
+        if not quiet:
+            log.warning("skipping partial checkpoint %s (%s): the run stopped while writing it", path, problem)
     return None
 
 

@@ -37,11 +37,14 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_diff(recorded: dict[str, Any], current: dict[str, Any], allowed: list[str]) -> list[str]:
-    """``key: old -> new`` for every dotted key that differs, except those under an allowed prefix."""
+    """``key: old -> new`` for every dotted key that differs, except those under an allowed prefix. A key the record
+    lacks whose value now is null (an option added since, at its do-nothing default) is no change."""
     old, new = _flatten(recorded), _flatten(current)
     changes = []
     for key in sorted(set(old) | set(new)):
         if any(key == a or key.startswith(a + ".") for a in allowed):
+            continue
+        if key not in old and new[key] in (None, {}):
             continue
         if old.get(key, "<absent>") != new.get(key, "<absent>"):
             changes.append(f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}")
