@@ -68,6 +68,9 @@ def test_sentence_transformers_triplet_columns_train_as_they_are(tmp_path: Path)
     # the mapping used is said per file; a file in embtune's own names needs no line
     assert re.search(r"train\.jsonl \(train\): columns anchor -> query \(sentence-transformers' anchor", console)
     assert "test.jsonl (test): columns" not in console
+    # and in the data report that metrics.json keeps
+    assert set(metrics["train"]["data_checks"]["columns"]) == {"train"}
+    assert metrics["train"]["data_checks"]["columns"]["train"].startswith("train.jsonl: anchor -> query")
 
 
 def test_sentence_transformers_scored_pairs_train_with_cosent(tmp_path: Path) -> None:

@@ -149,3 +149,30 @@ def test_redact_text(text: str, expected: str) -> None:
 @pytest.mark.parametrize("name", ["Authorization", "proxy_authorization", "session_tokens", "tokenizer_api_key"])
 def test_names_that_merely_start_like_an_everyday_word_are_still_secret(name: str) -> None:
     assert redact({"headers": {name: "Bearer sk-1"}}) == {"headers": {name: REDACTED}}
+
+
+def test_secret_values_come_from_secret_named_overrides_and_environment_variables(tmp_path) -> None:  # noqa: ANN001
+    from embtune.redact import secret_values
+
+    argv = [
+        "+logger.api_key='sk-quoted-1'",
+        "-m",
+        "+foo.token=sk-sweep-a,sk-sweep-b",
+        "+bar={password: sk-nested-2, name: visible-name}",
+        "+short.key=abc",  # too short to scrub by value (still redacted by key name in records)
+        "+env.key=${oc.env:MY_KEY}",
+        "model.name_or_path=sk-not-a-secret-key-name",
+    ]
+    environ = {"HF_TOKEN": "hf_env_secret", "PWD": "/work/here", "SSH_AUTH_SOCK": str(tmp_path), "HOME": "/root"}
+    found = secret_values(argv, environ)
+    assert {"sk-quoted-1", "sk-sweep-a", "sk-sweep-b", "sk-nested-2", "hf_env_secret"} <= found
+    assert not found & {"abc", "visible-name", "sk-not-a-secret-key-name", "/work/here", str(tmp_path), "/root"}
+    assert not any("oc.env" in v for v in found)
+
+
+def test_scrub_replaces_every_occurrence_longest_first() -> None:
+    from embtune.redact import REDACTED, scrub
+
+    values = frozenset({"secret-1", "secret-12345"})
+    text = "Error executing job with overrides: ['+a.key=secret-12345', '+b.key=secret-1']"
+    assert scrub(text, values) == f"Error executing job with overrides: ['+a.key={REDACTED}', '+b.key={REDACTED}']"

@@ -74,6 +74,7 @@ def build_report(
     report["eval_overlap_pairs"] = leaks["eval_overlap_pairs"]
     report["quality_dropped"] = dropped
     report["examples"] = {**data.check_examples, **leaks.get("_examples", {})}
+    report["columns"] = dict(data.columns)  # files read through other names (sentence-transformers', a mapping)
     return report
 
 

@@ -89,7 +89,8 @@ def load_pairs(
             where = f"{path}:{lineno}"
             if cols is None:
                 cols = _FileColumns(obj, explicit[split], split, where)
-                cols.log(path, split)
+                if described := cols.log(path, split):
+                    data.columns[split] = described
             elif obj.keys() != cols.keys:  # JSONL rows may differ: a row in another naming is refused too
                 cols.check_row(obj, where)
             mapping = cols.mapping
@@ -271,18 +272,16 @@ class _FileColumns:
             )
         return require_text(obj, key, path, lineno)
 
-    def log(self, path: Path, split: str) -> None:
-        """One line per file read through other names than embtune's own: which column is which field."""
+    def log(self, path: Path, split: str) -> str | None:
+        """One line per file read through other names than embtune's own: which column is which field (also
+        returned, for the data report)."""
         used = {f: c for f, c in self.mapping.items() if c != f and c in self.keys}
-        if used:
-            origins = sorted({self.origin[f] for f in used})
-            log.info(
-                "%s (%s): columns %s (%s)",
-                path,
-                split,
-                ", ".join(f"{c} -> {f}" for f, c in used.items()),
-                "; ".join(origins),
-            )
+        if not used:
+            return None
+        origins = sorted({self.origin[f] for f in used})
+        described = f"{path.name}: {', '.join(f'{c} -> {f}' for f, c in used.items())} ({'; '.join(origins)})"
+        log.info("%s (%s): columns %s", path, split, described.split(": ", 1)[1])
+        return described
 
 
 def _present(obj: dict, key: str) -> bool:

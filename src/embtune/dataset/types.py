@@ -31,6 +31,7 @@ class RetrievalData:
     pair_values: str | None = None
     checks: dict[str, int] = field(default_factory=dict)
     check_examples: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # split -> the column mapping its file was read through
 
     def pair_rows(self, split: str) -> list[Pair]:
         """The pair rows of one split; a clear error when missing or empty."""
