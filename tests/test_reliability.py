@@ -181,7 +181,8 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path: Pa
 
 def test_rerun_from_the_record_matches_exactly(tmp_path: Path) -> None:
     out = tmp_path / "outputs"
-    args = [*TINY, "trainer.args.learning_rate=1e-3", f"paths.output_dir={out}"]
+    # a recorded trust_remote_code never carries over: the rerun runs no code unless its own command says so
+    args = [*TINY, "trainer.args.learning_rate=1e-3", "model.trust_remote_code=true", f"paths.output_dir={out}"]
     first = run_cli("embtune.train", *args)
     assert first.returncode == 0, first.stderr[-2000:]
     (run,) = (out / "train" / "runs").iterdir()
@@ -194,12 +195,14 @@ def test_rerun_from_the_record_matches_exactly(tmp_path: Path) -> None:
         timeout=600,
     )
     assert again.returncode == 0, again.stderr[-2000:]
+    assert "note: model.trust_remote_code=true is in the record and is left out" in again.stdout
     runs = sorted((out / "train" / "runs").iterdir())
     assert len(runs) == 2  # a new dir: nothing overwritten
     a, b = (json.loads((r / "metrics.json").read_text()) for r in runs)
     assert a["fine_tuned"] == b["fine_tuned"] and a["zero_shot"] == b["zero_shot"]
     info = json.loads((runs[1] / "run_info.json").read_text())
     assert info["config"]["trainer"]["args"]["learning_rate"] == 1e-3 and info["trust_remote_code"] is False
+    assert json.loads((runs[0] / "run_info.json").read_text())["trust_remote_code"] is True
 
 
 def test_ctrl_c_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
