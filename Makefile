@@ -14,9 +14,10 @@ TEST_WORKERS ?= 2
 # Paths reach the recipes through the environment, never pasted into shell text: any legal path works
 # (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir. Exported to the targets
 # that read the shared data, and to all when set explicitly (so `make resume` keeps the run's own data dir).
-DATA_TARGETS := train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
+DATA_TARGETS := data-keyword-long train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
 KEYWORD_DENSE ?= --judged 0.35 --queries 2500 --min-df 60 --max-df 700 --max-relevant 500 --weights 0.3,0.5,0.15,0.05
 KEYWORD_ANNOTATED ?= $(KEYWORD_DENSE) --judged 0.5 --annotator sentence-transformers/all-mpnet-base-v2 --min-score 0.3
+KEYWORD_LONG ?= $(KEYWORD_ANNOTATED) --docs 3600 --min-words 150 --queries 3300 --judged 0.6
 $(DATA_TARGETS): export EMBTUNE_DATA_DIR := $(DATA_DIR)
 ifneq ($(origin DATA_DIR)$(origin EMBTUNE_DATA_DIR),fileundefined)
 export EMBTUNE_DATA_DIR := $(DATA_DIR)
@@ -28,7 +29,7 @@ REPO ?=
 export REPO
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast test-unit lint format train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
+.PHONY: data-keyword-long help install test test-fast test-unit lint format train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
 	sweep-models sweep-losses sweep-formats sweep-scifact-levers sweep-seeds wandb-sync merge push rerun resume bench-scale bench-scifact train-ddp
 
 help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
@@ -91,6 +92,9 @@ tune-keyword-dense: $(STAMP)  ## tune on the harder keyword set (make data-keywo
 
 data-keyword-annotated: $(STAMP)  ## keyword queries judged by meaning (mpnet cosine >= 0.3, 50% judged; ~10 min) -> outputs/data/keyword_annotated
 	"$(PY)" scripts/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_annotated $(KEYWORD_ANNOTATED)
+
+data-keyword-long: $(STAMP)  ## the tune benchmark's set: 3,600 abstracts of >= 150 words (median ~220), keyword queries judged by mpnet (~25 min) -> outputs/data/keyword_long
+	"$(PY)" scripts/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_long $(KEYWORD_LONG)
 
 tune-keyword-annotated: $(STAMP)  ## tune on the meaning-judged keyword set (make data-keyword-annotated first)
 	"$(PY)" -m embtune.tune experiment=keyword_annotated_minilm $(ARGS)

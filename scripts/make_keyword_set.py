@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--data-dir", required=True, help="the folder holding scifact/")
     ap.add_argument("--out", required=True)
     ap.add_argument("--docs", type=int, default=1500)
+    ap.add_argument("--min-words", type=int, default=0, help="sample only abstracts of at least this many words")
     ap.add_argument("--queries", type=int, default=520)
     ap.add_argument("--test-share", type=float, default=0.2)
     ap.add_argument("--judged", type=float, default=0.7)
@@ -149,6 +150,7 @@ def main() -> None:
     if not source.is_file():
         raise SystemExit(f"error: {source} not found; pass --data-dir with the folder that holds scifact/")
     docs = [json.loads(line) for line in source.open(encoding="utf-8")]
+    docs = [d for d in docs if len(d["text"].split()) >= a.min_words]
     docs = sorted(rng.sample(docs, min(a.docs, len(docs))), key=lambda d: d["_id"])
     terms = {d["_id"]: tokens(f"{d.get('title', '')} {d['text']}") for d in docs}
     df = Counter(t for ts in terms.values() for t in ts)

@@ -55,10 +55,17 @@ def main() -> int:
     for o in [o for o in overrides if "<redacted>" in o]:
         print(f"note: {o.split('=', 1)[0]} was redacted in the record and is left out; pass it by environment")
         overrides.remove(o)
-    # remote code runs only when this command says so: a record (maybe someone else's run dir) never grants it
-    for o in [o for o in overrides if o.lstrip("+~").startswith("model.trust_remote_code=")]:
-        print(f"note: {o} is in the record and is left out; add model.trust_remote_code=true if you trust the code")
+    # code runs only when this command says so: a record (maybe someone else's run dir) never grants it, neither
+    # remote code, nor a config search path of its own, nor a target outside the libraries embtune builds from
+    for o in [o for o in overrides if o.lstrip("+~").startswith(("model.trust_remote_code=", "hydra.searchpath="))]:
+        print(f"note: {o} is in the record and is left out; add it to this command if you trust the run")
         overrides.remove(o)
+    trusted = ("embtune.", "sentence_transformers.", "transformers.", "peft.", "torch.", "hydra.utils.")
+    for o in overrides:
+        name, _, value = o.partition("=")
+        if name.endswith("_target_") and not value.strip("'\"").startswith(trusted):
+            print(f"error: {record} sets {name}={value}: code outside embtune; re-run it by hand if you trust it")
+            return 2
     overrides.append("hydra.mode=RUN")
     info_file = run_dir / "run_info.json"
     if info_file.is_file():

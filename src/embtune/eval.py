@@ -50,6 +50,13 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
     if not (run_dir / "model").is_dir():
         raise EmbtuneError(f"{run_dir} is a run dir without a saved model/ (trained with save_model=false?).")
     run_cfg = OmegaConf.create(upgrade(OmegaConf.to_container(OmegaConf.load(record)), resolved=False))
+    adopted = ["model", "evaluator", "mining", "loss", *(["dataset"] if cfg.use_run_dataset else [])]
+    if foreign := foreign_targets({k: OmegaConf.to_container(run_cfg[k]) for k in adopted if k in run_cfg}):
+        raise EmbtuneError(
+            f"{record} names code outside embtune and the libraries it builds on ({foreign[0]}): evaluating it would "
+            "run that code, and a run's record never grants that. Fix: evaluate the model dir itself "
+            f"(model_path={run_dir / 'model'} model=<its base config>) after checking the record."
+        )
     # remote code runs only when this command says so (model.trust_remote_code=true): a record never grants it
     asked = bool(cfg.model.get("trust_remote_code", False))
     if bool(run_cfg.model.get("trust_remote_code", False)) and not asked:
@@ -70,6 +77,25 @@ def adopt_run_config(cfg: DictConfig) -> DictConfig:
             cfg.seed = run_cfg.seed  # the same dev split carved from train (what merge=interpolate picks on)
         cfg.model_path = str(run_dir / "model")
     return cfg
+
+
+# the packages embtune's own configs build objects from (conf/**/_target_)
+TRUSTED_TARGETS = ("embtune.", "sentence_transformers.", "transformers.", "peft.", "torch.", "hydra.utils.")
+
+
+def foreign_targets(node: Any, where: str = "") -> list[str]:
+    """``key._target_: target`` of every ``_target_`` in ``node`` outside ``TRUSTED_TARGETS``."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        target = node.get("_target_")
+        if target is not None and not str(target).startswith(TRUSTED_TARGETS):
+            found.append(f"{where or '.'}._target_: {target}")
+        for k, v in node.items():
+            found += foreign_targets(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found += foreign_targets(v, f"{where}[{i}]")
+    return found
 
 
 def explicit_model() -> bool:

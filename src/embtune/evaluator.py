@@ -46,6 +46,7 @@ class EvalInputs:
     corpus_size: int | None = None  # dev: relevant docs + distractors up to this size
     seed: int = 0
     corpus_fill: str = "bm25"
+    queries: int | None = None  # dev: a seeded sample of this many of the split's queries (embtune.tune's plan)
 
 
 class GradedIREvaluator(InformationRetrievalEvaluator):
@@ -115,6 +116,8 @@ def ir_evaluator(
     ``passage: ``) apply per side.
     """
     data, qrels = inputs.data, inputs.data.split(inputs.split)
+    if inputs.queries is not None and inputs.queries < len(qrels):  # the same sample for every candidate
+        qrels = {q: qrels[q] for q in sorted(random.Random(inputs.seed).sample(sorted(qrels), int(inputs.queries)))}
     corpus = data.corpus
     if inputs.corpus_size is not None and inputs.corpus_size < len(corpus):
         corpus = subsample_corpus(data, qrels, inputs.corpus_size, inputs.seed, inputs.corpus_fill)

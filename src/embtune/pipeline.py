@@ -159,6 +159,7 @@ def build_evaluation(
             cfg.dataset.get("dev_corpus_size"),
             cfg.seed,
             cfg.dataset.get("dev_corpus_fill", "bm25"),
+            cfg.dataset.get("dev_queries"),
         )
         dev = build_evaluator(cfg.evaluator, dev_inputs)
     if with_dev and dev is None and (cfg.get("merge") or {}).get("alphas"):

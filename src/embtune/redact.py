@@ -145,11 +145,14 @@ def secret_values(argv: list[str] | None = None, environ: dict[str, str] | None 
 
 
 def _value_forms(value: str) -> set[str]:
-    """A value as typed, unquoted, and each part of a sweep (``a,b``)."""
+    """A value as typed, unquoted, each part of a sweep (``a,b``), and each as JSON and ``repr`` escape it (a
+    non-ASCII letter, a quote or a backslash is written escaped in every JSON record)."""
+    import json
+
     value = value.strip()
     forms = {value, value.strip("'\"")}
     forms |= {part.strip().strip("'\"") for part in value.split(",")}
-    return forms
+    return forms | {json.dumps(f)[1:-1] for f in forms} | {repr(f)[1:-1] for f in forms}
 
 
 _KNOWN: frozenset[str] | None = None
@@ -161,6 +164,13 @@ def known_secrets() -> frozenset[str]:
     if _KNOWN is None:
         _KNOWN = secret_values()
     return _KNOWN
+
+
+def add_secrets(argv: list[str]) -> None:
+    """Also scrub the secret values of these overrides: a launcher's worker process (joblib, submitit) runs a job
+    whose overrides are not on its own command line."""
+    global _KNOWN
+    _KNOWN = known_secrets() | secret_values(argv)
 
 
 def scrub(text: str, values: frozenset[str] | None = None) -> str:

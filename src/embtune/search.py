@@ -8,6 +8,7 @@ budget first, then promoting the best 1/eta, spends the budget where the ranking
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import random
@@ -20,7 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from embtune.errors import EmbtuneError
 from embtune.per_query import paired_interval
-from embtune.redact import is_secret_name
+from embtune.redact import redact_argv
 
 # overrides that say where and how a run is made, never what is trained: not part of a recipe
 NOT_RECIPE = ("paths.", "hydra.", "tune.", "logger", "resume.", "evaluate_", "save_model", "task_name")
@@ -33,6 +34,7 @@ class Candidate:
     name: str
     overrides: list[str]
     runs: list[dict[str, Any]] = field(default_factory=list)  # one per rung it was trained at
+    factor: float = 1.0  # its step's cost relative to the recipe's (plan.shape_factor)
 
     @property
     def last(self) -> dict[str, Any] | None:
@@ -85,7 +87,9 @@ def recipe_overrides(overrides: list[str]) -> list[str]:
     credentials: an API key is passed on to every run, never written into a recipe)."""
     parsed = OverridesParser.create().parse_overrides(overrides)
     return [
-        o.input_line for o in parsed if not o.key_or_group.startswith(NOT_RECIPE) and not is_secret_name(o.key_or_group)
+        o.input_line
+        for o in parsed
+        if not o.key_or_group.startswith(NOT_RECIPE) and redact_argv([o.input_line]) == [o.input_line]
     ]
 
 
@@ -114,7 +118,7 @@ def experiment_yaml(overrides: list[str], groups: set[str], header: str) -> str:
     return f"# @package _global_\n{comments}{body}"
 
 
-COLUMNS = ("rung", "candidate", "resource", "dev", "gain", "low", "high", "status", "train_s", "wall_s", "spent_min")
+COLUMNS = ("rung", "candidate", "steps", "dev", "gain", "low", "high", "status", "train_s", "wall_s", "spent_min")
 
 
 def table_rows(cands: list[Candidate]) -> list[dict[str, Any]]:
@@ -135,12 +139,34 @@ def cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def markdown(rows: list[dict[str, Any]], base_dev: float, metric: str, lines: list[str]) -> str:
-    """tune.md: the base's dev figure, one row per run made, then the decision."""
+def markdown(
+    rows: list[dict[str, Any]], base_dev: float, metric: str, lines: list[str], plan: list[str] | None = None
+) -> str:
+    """tune.md: the plan, the base's dev figure, one row per run made, each candidate's dev curve, the decision."""
     head = f"| {' | '.join(COLUMNS)} |\n|{'---|' * len(COLUMNS)}\n"
     body = "".join(f"| {' | '.join(cell(c, r.get(c)) for c in COLUMNS)} |\n" for r in rows)
+    curves = "".join(
+        f"- {name}: " + " → ".join(f"{step:g}: {value:.4f}" for step, value in points) + "\n"
+        for name, points in candidate_curves(rows, base_dev).items()
+    )
+    planned = "```\n" + "\n".join(plan) + "\n```\n\n" if plan else ""
     notes = "".join(f"{x}\n\n" for x in lines)
-    return f"# embtune tune\n\nbase dev {metric}: {base_dev:.4f}\n\n{head}{body}\n{notes}"
+    return (
+        f"# embtune tune\n\n{planned}base dev {metric}: {base_dev:.4f}\n\n{head}{body}\n"
+        f"## dev curves (step: dev {metric}; step 0 is the base)\n\n{curves}\n{notes}"
+    )
+
+
+def candidate_curves(rows: list[dict[str, Any]], base_dev: float) -> dict[str, list[tuple[float, float]]]:
+    """Each candidate's dev curve over all its runs: step 0 (the base), then every evaluation of every run it
+    made (a longer run's evaluations after a shorter one's, by step)."""
+    out: dict[str, dict[float, float]] = {}
+    for r in rows:
+        points = out.setdefault(r["candidate"], {0.0: base_dev})
+        for step, value in r.get("curve") or []:
+            if step:
+                points[float(step)] = float(value)
+    return {name: sorted(points.items()) for name, points in out.items() if len(points) > 1}
 
 
 def decide(run: dict[str, Any], interval: float) -> tuple[bool, str]:
@@ -162,23 +188,23 @@ def decide(run: dict[str, Any], interval: float) -> tuple[bool, str]:
 
 
 def plot(rows: list[dict[str, Any]], base_dev: float, metric: str, path: Any) -> None:
-    """Each candidate's dev figure against the minutes spent when it finished, one colour per rung."""
+    """Each candidate's dev curve (step 0: the base) against training steps, the base as a line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from embtune.run.files import write_bytes_atomic
+
     fig, ax = plt.subplots(figsize=(7, 4))
-    done = [r for r in rows if r.get("dev") is not None]
-    for rung in sorted({r["rung"] for r in done}):
-        pts = [r for r in done if r["rung"] == rung]
-        ax.scatter([r["spent_min"] for r in pts], [r["dev"] for r in pts], label=f"rung {rung}", s=30)
-        for r in pts:
-            ax.annotate(r["candidate"][:28], (r["spent_min"], r["dev"]), fontsize=6, alpha=0.7)
+    for name, points in candidate_curves(rows, base_dev).items():
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=name[:40])
     ax.axhline(base_dev, color="grey", linestyle="--", label="base (zero-shot)")
-    ax.set_xlabel("budget spent (minutes)")
+    ax.set_xlabel("training steps")
     ax.set_ylabel(f"dev {metric}")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())

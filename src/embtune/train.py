@@ -77,7 +77,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     loss = mix.losses(data.name, build_loss(cfg.loss, model, cfg.paths.cache_dir), model)
 
     # 4. Evaluators: dev during training (picks the checkpoint), the evaluation split (test, else dev) at the end.
-    evaluation = build_evaluation(cfg, data, prepared.negatives, with_dev=True)
+    evaluation = build_evaluation(cfg, data, prepared.negatives, with_dev=bool(cfg.get("evaluate_dev", True)))
     best_metric = primary_metric_key(evaluation.dev, model, cfg.evaluator.main_metric) if evaluation.dev else None
 
     # 5. Baselines on the evaluation split (BM25, the zero-shot base), and the base on dev: the step-0 point of the

@@ -12,8 +12,10 @@ python -m embtune.tune dataset=beir dataset.name=mydata tune.budget_minutes=120 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
+import math
 import os
 import shutil
 import statistics
@@ -26,16 +28,19 @@ from typing import Any
 import hydra
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from transformers import set_seed
 
 from embtune import per_query
+from embtune.cache import cached_evaluation
 from embtune.errors import EmbtuneError
 from embtune.metrics_table import format_table, with_deltas
 from embtune.model import load_base_model
-from embtune.pipeline import base_on_dev, build_evaluation, data_splits, prepare_data
+from embtune.pipeline import PreparedData, base_on_dev, build_evaluation, data_splits, prepare_data
+from embtune.plan import Costs, Plan, affordable_steps, plan_with_dev, rising, shape_factor
 from embtune.run.console_guard import guard_console
-from embtune.run.failure import job_overrides, run_or_fail
+from embtune.run.disk import save_dir_atomic
+from embtune.run.failure import job_overrides, raise_on_signals, run_or_fail
 from embtune.run.files import write_json_atomic, write_text_atomic
 from embtune.run.record import run_info
 from embtune.search import (
@@ -56,17 +61,22 @@ from embtune.trainer_args import with_trainer_args
 log = logging.getLogger("embtune.tune")
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-# a shortened candidate run: dev twice (half way, end), no test, no baselines on test, no regression sets, no model/
+# a shortened candidate run: no test, no baselines on test, no regression sets, no model/; its length and its one
+# dev pass (at its end: a short run only ranks) come from the plan (run_length)
 SHORT_RUN = [
-    "trainer.args.eval_strategy=steps",
-    "++trainer.args.eval_steps=0.5",
-    "trainer.args.save_strategy=steps",
-    "++trainer.args.save_steps=0.5",
     "evaluate_final=false",
     "evaluate_zero_shot=false",
     "evaluate_bm25=false",
     "regression=none",
     "save_model=false",
+]
+# the calibration run: a few steps of the recipe that time one step and a run's fixed cost; no dev pass at all
+CALIBRATION = [
+    *SHORT_RUN,
+    "evaluate_dev=false",
+    "trainer.args.eval_strategy=no",
+    "trainer.args.save_strategy=no",
+    "trainer.args.load_best_model_at_end=false",
 ]
 
 
@@ -78,7 +88,10 @@ def tune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     set_seed(cfg.seed)
     user = list(HydraConfig.get().overrides.task)
     recipe = recipe_overrides(user)
-    passthrough = [o for o in user if o not in recipe and not o.startswith(("tune.", "paths.output_dir"))]
+    # what every candidate run takes as given (the tune's own settings and dir are not theirs)
+    passthrough = [
+        o for o in user if o not in recipe and not o.lstrip("+~").startswith(("tune.", "paths.output_dir", "hydra."))
+    ]
     groups = {g.split("/")[0] for g in HydraConfig.get().runtime.choices if not g.startswith("hydra")}
 
     # 1. Candidates, each composed now: a typo in tune.space stops here, not an hour in.
@@ -87,79 +100,199 @@ def tune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         for option, overrides in (options or {}).items():
             composed_args(recipe + list(overrides), f"tune.space.{axis}.{option}")
     cands = candidates(space, int(t.num_candidates), cfg.seed)
-    args = {c.name: composed_args(recipe + c.overrides, f"candidate '{c.name}'") for c in cands}
+    shapes = {c.name: composed_shape(recipe + c.overrides, f"candidate '{c.name}'") for c in cands}
+    for c in cands:
+        c.factor = shape_factor(shapes["recipe"], shapes[c.name])
     sizes = rung_sizes(len(cands), int(t.eta))
 
-    # 2. The base on dev, query by query: what every candidate must beat (the same queries, the same corpus sample).
+    # 2. The base on dev, query by query: what every candidate must beat (the same queries, the same corpus sample),
+    #    and what one dev pass costs here.
     metric = str(cfg.evaluator.main_metric)
-    base = base_dev_queries(cfg, metric)
+    setup = dev_setup(cfg, metric)
+    base, measured = base_dev_queries(cfg, setup)
+
+    # 3. The plan, before any candidate trains: a calibration run times a step, then every length and dev pass is
+    #    chosen so that the whole search fits the budget. A continued tune keeps the plan it made.
+    runner = Runner(run_dir, passthrough, started, deadline, base, t, len(cands), sum(sizes))
+    plan = load_plan(run_dir)
+    if plan is None:
+        costs = runner.calibrate(recipe + resource(int(t.calibrate_steps)) + CALIBRATION, measured)
+        plan, _ = plan_with_dev(
+            sizes, [c.factor for c in cands], costs, measured["ceiling_steps"], float(t.budget_minutes),
+            int(t.eta), measured["dev"], int(t.final_dev_passes), int(t.min_steps), int(t.min_dev_queries),
+        )  # fmt: skip
+        write_json_atomic(run_dir / "plan.json", plan.as_dict())
+    else:
+        print(f"tune: continuing {run_dir}: the plan made at its start is kept", flush=True)
+    if plan.dev_queries is not None:  # every run, the base and the chosen recipe evaluate on the same sample
+        recipe.append(f"++dataset.dev_queries={plan.dev_queries}")
+        base, _ = base_dev_queries(cfg, setup, plan.dev_queries)
+        runner.base = base
     base_dev = statistics.fmean(base.values())
     write_json_atomic(run_dir / "base_dev.json", {"metric": metric, "dev": base})  # for paired reads later
+    runner.costs = Costs(**{k: plan.costs[k] for k in ("fixed_s", "step_s", "dev_pass_s", "final_extra_s")})
     print(
-        f"tune: {len(cands)} candidates, rungs {' -> '.join(map(str, sizes))} (eta {t.eta}), budget "
-        f"{t.budget_minutes} min; base dev {metric} {base_dev:.4f} over {len(base)} queries",
+        f"tune: {len(cands)} candidates, rungs {' -> '.join(map(str, sizes))} (eta {t.eta}); base dev {metric} "
+        f"{base_dev:.4f} over {len(base)} queries",
         flush=True,
     )
+    for line in plan.lines([c.name for c in cands]):
+        print(line, flush=True)
 
-    # 3. Successive halving: every candidate at the shortest length, the best 1/eta promoted, the winner in full.
-    runner = Runner(run_dir, passthrough, started, deadline, base, t, len(cands), sum(sizes))
+    # 4. Successive halving: every candidate at the shortest length, the best 1/eta promoted, the winner in full.
     alive = cands
     for rung, size in enumerate(sizes[:-1]):
         if rung:
             alive = promote(alive, rung - 1, size)
-        fraction = float(t.eta) ** -(len(sizes) - 1 - rung)
         for c in alive:
-            runner.short(c, rung, len(sizes), fraction, recipe + c.overrides + resource(args[c.name], fraction))
+            runner.short(c, rung, plan, recipe + c.overrides + run_length(plan.steps[rung], 1) + SHORT_RUN)
     winner = runner.final_choice(ranked(cands)) if len(sizes) > 1 else cands[0]
 
-    # 4. The winner as an experiment YAML, run in full exactly as `python -m embtune.train experiment=<it>` runs it.
-    name, yaml_path = write_experiment(cfg, run_dir, recipe + winner.overrides, groups, winner, base_dev, metric)
+    # 5. The winner in full: the plan's length, longer when its dev curve still rose and the search came in under
+    #    its estimate; as an experiment YAML, run exactly as `python -m embtune.train experiment=<it>` runs it.
+    full = grown_length(runner, winner, plan, base_dev, winner.factor)
+    length = run_length(full, plan.dev_passes[-1])
+    name, yaml_path = write_experiment(
+        cfg, run_dir, recipe + winner.overrides + length, groups, winner, base_dev, metric
+    )
     search = [f"hydra.searchpath=[file://{Path(t.config_dir).resolve()}]"] if t.config_dir else []
     final = runner.final(winner, len(sizes), [f"experiment={name}", *search])
 
-    # 5. Ship the winner only if its dev gain's lower bound is above 0; test figures of what ships, nothing else.
-    return finish(cfg, run_dir, runner, cands, winner, final, base_dev, metric, name, yaml_path)
+    # 6. Ship the winner only if its dev gain's lower bound is above 0; test figures of what ships, nothing else.
+    return finish(cfg, run_dir, runner, cands, winner, final, base_dev, metric, name, yaml_path, plan)
+
+
+def load_plan(run_dir: Path) -> Plan | None:
+    """The plan a tune dir already holds (a continued tune), or None."""
+    path = run_dir / "plan.json"
+    return Plan.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else None
+
+
+def grown_length(runner: Runner, winner: Candidate, plan: Plan, base_dev: float, factor: float) -> int:
+    """The winner's full length: the plan's, or longer (up to the configured ceiling, within the time left) when its
+    dev curve across its runs still rose at its last one."""
+    planned = plan.steps[-1]
+    curve = [(0, base_dev)] + [(r["steps"], r["dev"]) for r in winner.runs if r.get("dev") is not None]
+    if len(curve) < 3 or not rising(curve) or planned >= plan.ceiling_steps:
+        return planned
+    steps = affordable_steps(
+        runner.deadline - time.monotonic(), runner.costs, factor, plan.dev_passes[-1], plan.ceiling_steps, planned
+    )
+    if steps > planned:
+        (a, b) = (curve[-2][1], curve[-1][1])
+        print(
+            f"tune: {winner.name}'s dev still rose at its last run ({a:.4f} -> {b:.4f}): its full run trains "
+            f"{steps} steps instead of {planned}, within the time left",
+            flush=True,
+        )
+    return steps
 
 
 def composed_args(overrides: list[str], name: str) -> dict[str, Any]:
-    """The trainer arguments a candidate would train with (to shorten it by its own length)."""
+    """The trainer arguments a candidate would train with."""
+    return OmegaConf.to_container(_compose(overrides, name).trainer.args, resolve=False)  # type: ignore[return-value]
+
+
+def composed_shape(overrides: list[str], name: str) -> dict[str, Any]:
+    """What a step of this candidate costs depends on: batch size, data format, loss."""
+    cfg = _compose(overrides, name)
+    return {
+        "batch_size": cfg.trainer.args.per_device_train_batch_size,
+        "data_format": cfg.data_format.name,
+        "loss": cfg.loss.name,
+    }
+
+
+def _compose(overrides: list[str], name: str) -> DictConfig:
     try:
-        cfg = compose(config_name="train", overrides=overrides)
+        return compose(config_name="train", overrides=overrides)
     except Exception as e:  # noqa: BLE001 - any compose error is a bad space entry, said in one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise EmbtuneError(f"{name} does not compose: {first}") from None
-    out = OmegaConf.to_container(cfg.trainer.args, resolve=False)
-    assert isinstance(out, dict)
-    return out
 
 
-def resource(args: dict[str, Any], fraction: float) -> list[str]:
-    """Overrides that train ``fraction`` of the candidate's own length (max_steps when set, else epochs)."""
-    steps = int(args.get("max_steps") or -1)
-    length = (
-        [f"++trainer.args.max_steps={max(2, round(steps * fraction))}"]
-        if steps > 0
-        else [f"trainer.args.num_train_epochs={float(args.get('num_train_epochs', 1)) * fraction:.4g}"]
-    )
-    return length + SHORT_RUN
+def resource(steps: int) -> list[str]:
+    """A run of ``steps`` training steps (max_steps wins over epochs)."""
+    return [f"++trainer.args.max_steps={steps}"]
 
 
-def base_dev_queries(cfg: DictConfig, metric: str) -> dict[str, float]:
-    """The base model's ``metric`` per dev query, on the dev evaluator every candidate run builds."""
+def run_length(steps: int, dev_passes: int) -> list[str]:
+    """``steps`` training steps with ``dev_passes`` dev evaluations evenly spread, the last at the end (each one a
+    checkpoint the run may ship)."""
+    every = max(1, math.ceil(steps / max(1, dev_passes)))
+    return [
+        *resource(steps),
+        "trainer.args.eval_strategy=steps",
+        f"++trainer.args.eval_steps={every}",
+        "trainer.args.save_strategy=steps",
+        f"++trainer.args.save_steps={every}",
+    ]
+
+
+def dev_setup(cfg: DictConfig, metric: str) -> tuple[PreparedData, Any, Any]:
+    """The data and the base model the dev measurements read (loaded once)."""
     if not metric.startswith("ndcg@"):
         raise EmbtuneError(
             f"tune compares candidates with the base query by query, on nDCG@k; evaluator.main_metric={metric}. "
             "Fix: tune retrieval data with evaluator=ir (main_metric ndcg@10)."
         )
     prepared = prepare_data(cfg, splits=data_splits(cfg))
-    evaluation = build_evaluation(OmegaConf.merge(cfg, {"evaluate_final": False}), prepared.data, {}, with_dev=True)
-    if evaluation.dev is None:
+    if not prepared.data.has_split("dev"):
         raise EmbtuneError(
             f"tune chooses on dev, and dataset '{prepared.data.name}' has none. Fix: dataset.dev_fraction=0.15 "
             "(dev carved from the train queries)."
         )
     model, resolved = load_base_model(cfg.model, cfg.paths.cache_dir)
-    return base_on_dev(cfg, evaluation, model, resolved)[1]  # cached: every candidate run reads the same entry
+    return prepared, model, resolved
+
+
+def base_dev_queries(
+    cfg: DictConfig, setup: tuple[PreparedData, Any, Any], dev_queries: int | None = None
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The base model's main metric per dev query, on the dev evaluator every candidate run builds (all dev queries,
+    or the plan's seeded sample of ``dev_queries``); and what the plan needs measured: seconds per dev pass (timed
+    once per base and dev set, then cached), the dev set's judgements and size, the full run's extra evaluation
+    and the configured length in steps (the ceiling)."""
+    prepared, model, resolved = setup
+    with open_dict(cfg):
+        cfg.dataset.dev_queries = dev_queries
+    evaluation = build_evaluation(OmegaConf.merge(cfg, {"evaluate_final": False}), prepared.data, {}, with_dev=True)
+    dev = evaluation.dev
+    assert dev is not None
+    began = time.perf_counter()
+    queries = base_on_dev(cfg, evaluation, model, resolved)[1]  # cached: every candidate run reads the same entry
+    took = time.perf_counter() - began
+
+    def timed_pass() -> dict[str, float]:
+        if took > 1.0:  # the figures were just computed: that was one dev pass
+            return {"seconds": took}
+        again = time.perf_counter()
+        dev(model)
+        return {"seconds": time.perf_counter() - again}
+
+    timing, _ = cached_evaluation(
+        Path(cfg.paths.cache_dir), model, resolved.weights_sha256, dev, timed_pass, variant="dev_pass_seconds"
+    )
+    docs = max(1, len(getattr(dev, "corpus", None) or getattr(getattr(dev, "evaluators", [None])[0], "corpus", [])))
+    args = cfg.trainer.args
+    rows = len(prepared.rows["train"])
+    ceiling = int(args.get("max_steps") or -1)
+    if ceiling <= 0:
+        ceiling = math.ceil(float(args.num_train_epochs) * math.ceil(rows / int(args.per_device_train_batch_size)))
+    data = prepared.data
+    return queries, {
+        "dev_pass_s": float(timing["seconds"]),
+        # the full run's test pass and zero-shot on the whole corpus, against one dev pass on its sample
+        "final_extra_s": 2 * float(timing["seconds"]) * max(1.0, len(data.corpus) / docs),
+        "ceiling_steps": max(2, ceiling),
+        "dev": {
+            "qrels": {q: set(d) for q, d in data.split("dev").items()},
+            "corpus": len(data.corpus),
+            "corpus_size": cfg.dataset.get("dev_corpus_size"),
+            "seed": int(cfg.seed),
+            "docs": docs,
+        },
+    }
 
 
 def ranked(cands: list[Candidate]) -> list[Candidate]:
@@ -180,7 +313,8 @@ def promote(alive: list[Candidate], rung: int, size: int) -> list[Candidate]:
 
 class Runner:
     """Makes the candidate runs (``python -m embtune.train`` in a fresh process, its output in a log file), keeps
-    the time, prints one line per run and estimates what the next one costs."""
+    the time, prints one line per run and estimates what the next one costs. A run already finished in this tune
+    dir (a continued tune) is reused, not made again."""
 
     def __init__(
         self,
@@ -196,68 +330,96 @@ class Runner:
         self.run_dir, self.passthrough, self.started, self.deadline = run_dir, passthrough, started, deadline
         self.base, self.t, self.n, self.total, self.order = base, t, n, total, 0
         self.every: list[Candidate] = []
+        self.index: dict[str, int] = {}
+        self.costs = Costs(0.0, 0.0, 0.0, 0.0)
+        self.reused: list[str] = []
+        progress = run_dir / "progress.json"  # a continued tune: the budget the stopped ones spent is gone
+        self.spent_before = json.loads(progress.read_text())["spent_s"] if progress.is_file() else 0.0
+        self.deadline -= self.spent_before
 
     def minutes_left(self) -> float:
         return (self.deadline - time.monotonic()) / 60
 
-    def estimate(self, c: Candidate, fraction: float) -> float | None:
-        """Seconds a run of ``fraction`` of its length will take, from the runs so far: their fixed cost (start,
-        data, model, the final dev pass), training-step seconds per whole length (this candidate's own when it has
-        run, else the median) times the fraction, and seconds per dev evaluation times the evaluations (2 short;
-        the full run: its own count, taken as 3, plus one more fixed cost for test and the baselines). None before
-        any run finished."""
-        made = [r for c2 in self.every for r in c2.runs if r["status"] == "ok" and r.get("train_s") is not None]
-        if not made:
-            return None
-        own = [r for r in c.runs if r in made] or made
-        fixed = statistics.median(r["wall_s"] - r["train_s"] for r in made)
-        per_eval = statistics.median(r["eval_s"] / max(1, r["evals"]) for r in made)
-        # training-step seconds for the whole length: a candidate's own steps and batch size go together (a
-        # batch of 64 takes fewer, dearer steps), so scale its own runs, or the median of the others'
-        per_length = statistics.median((r["train_s"] - r["eval_s"]) / r["resource"] for r in own)
-        if fraction >= 1.0:
-            return 2 * fixed + per_length + 3 * per_eval
-        return fixed + per_length * fraction + 2 * per_eval
+    def spent_s(self) -> float:
+        """Seconds of the budget spent, by this process and by the stopped ones this tune dir continues."""
+        return self.spent_before + time.monotonic() - self.started
 
-    def cheapest_full(self) -> float:
-        """The smallest full-run estimate among the candidates run so far (0 before any finished)."""
-        estimates = [e for c in self.every if (e := self.estimate(c, 1.0)) is not None]
-        return min(estimates, default=0.0)
-
-    def final_choice(self, ranked: list[Candidate]) -> Candidate:
-        """The best candidate whose full run fits the time left; if none fits, the one whose full run is cheapest."""
-        left = self.deadline - time.monotonic()
-        for c in ranked:
-            est = self.estimate(c, 1.0)
-            if est is None or est <= left:
-                return c
-            print(
-                f"tune: {c.name}: its full run (~{est / 60:.0f} min) does not fit the {left / 60:.1f} min left; "
-                "the next best instead",
-                flush=True,
+    def calibrate(self, overrides: list[str], measured: dict[str, Any]) -> Costs:
+        """A few steps of the recipe: a run's fixed cost and the seconds of one step, with the dev pass measured."""
+        run, status, wall = self.launch("calibration", overrides)
+        if status != "ok" or run is None:
+            raise EmbtuneError(
+                f"tune: the calibration run (the recipe, {self.t.calibrate_steps} steps) failed: {status}"
             )
-        return min(ranked, key=lambda c: self.estimate(c, 1.0) or 0.0)
+        train = json.loads((run / "metrics.json").read_text())["train"]
+        step_s = float(train["seconds"]) / max(1, int(train["steps"]))
+        costs = Costs(
+            max(0.0, wall - float(train["seconds"])), step_s, measured["dev_pass_s"], measured["final_extra_s"]
+        )
+        print(
+            f"tune: calibration: {train['steps']} steps of the recipe in {train['seconds']:.1f} s ({step_s:.2f} s per "
+            f"step), {costs.fixed_s:.0f} s to start a run; one dev pass {costs.dev_pass_s:.0f} s · {wall:.0f} s",
+            flush=True,
+        )
+        return costs
 
-    def short(self, c: Candidate, rung: int, rungs: int, fraction: float, overrides: list[str]) -> None:
-        if c not in self.every:
-            self.every.append(c)
-        est, reserve = self.estimate(c, fraction), self.cheapest_full()  # room for at least one full run
-        if est is not None and time.monotonic() + est + reserve > self.deadline:
-            self.record(c, rung, rungs, fraction, None, "skipped (budget)", 0.0)
+    def estimate(self, c: Candidate, steps: int, passes: int, full: bool = False) -> float:
+        """Seconds a run of ``steps`` will take: the plan's costs, with this candidate's own measured step when it
+        has run, and the fixed cost and dev pass as measured so far."""
+        made = [r for c2 in self.every for r in c2.runs if r["status"] == "ok" and r.get("train_s") is not None]
+        own = [r for r in c.runs if r in made and r.get("steps")]
+        step_s = statistics.median((r["train_s"] - r["eval_s"]) / r["steps"] for r in own) if own else None
+        step_s = step_s if step_s is not None else self.costs.step_s * c.factor
+        fixed = statistics.median([r["wall_s"] - r["train_s"] for r in made]) if made else self.costs.fixed_s
+        evals = [r["eval_s"] / r["evals"] for r in made if r.get("evals")]
+        per_eval = statistics.median(evals) if evals else self.costs.dev_pass_s
+        return fixed + steps * step_s + passes * per_eval + (self.costs.final_extra_s if full else 0.0)
+
+    def final_choice(self, ranked: list[Candidate], plan: Plan | None = None) -> Candidate:
+        """The best candidate that finished a run (the plan reserved its full run)."""
+        return ranked[0]
+
+    def short(self, c: Candidate, rung: int, plan: Plan, overrides: list[str]) -> None:
+        self._register(c)
+        steps, left = plan.steps[rung], self.deadline - time.monotonic()
+        # what must still fit after this run: the winner's full run, as planned
+        reserve = self.estimate(c, plan.steps[-1], plan.dev_passes[-1], full=True)
+        if not self._finished(f"r{rung}_c{self.index[c.name]:02d}") and self.estimate(c, steps, 1) + reserve > left:
+            self.record(c, rung, len(plan.steps), steps, None, "skipped (budget)", 0.0)
             return
-        self.record(c, rung, rungs, fraction, *self.launch(c, rung, overrides))
+        self.record(c, rung, len(plan.steps), steps, *self.launch(f"r{rung}_c{self.index[c.name]:02d}", overrides))
 
     def final(self, c: Candidate, rungs: int, overrides: list[str]) -> Path | None:
-        if c not in self.every:
-            self.every.append(c)
-        run, status, wall = self.launch(c, rungs - 1, overrides)
-        self.record(c, rungs - 1, rungs, 1.0, run, status, wall)
+        self._register(c)
+        run, status, wall = self.launch(f"r{rungs - 1}_c{self.index[c.name]:02d}_full", overrides)
+        self.record(c, rungs - 1, rungs, None, run, status, wall)
         return run
 
-    def launch(self, c: Candidate, rung: int, overrides: list[str]) -> tuple[Path | None, str, float]:
-        """One train run under <tune dir>/train/runs/; (its run dir, "ok" or the error line, wall seconds)."""
+    def _register(self, c: Candidate) -> None:
+        if c not in self.every:
+            self.every.append(c)
+        self.index.setdefault(c.name, len(self.index))
+
+    def _finished(self, stamp: str) -> Path | None:
+        runs = self.run_dir / "train" / "runs"
+        return next((d for d in sorted(runs.glob(f"{stamp}_*")) if (d / "metrics.json").is_file()), None)
+
+    def launch(self, stamp: str, overrides: list[str]) -> tuple[Path | None, str, float]:
+        """One train run under <tune dir>/train/runs/<stamp>_*; (its run dir, "ok" or the error line, wall seconds).
+        A run this tune dir already finished (a continued tune) is reused; one a stop cut short is moved to
+        interrupted/ and made again."""
+        runs = self.run_dir / "train" / "runs"
+        if (done := self._finished(stamp)) is not None:
+            sidecar = self.run_dir / "logs" / f"{stamp}.json"  # absent when the stop came right after the run ended
+            wall = json.loads(sidecar.read_text())["wall_s"] if sidecar.is_file() else None
+            if wall is None:
+                wall = json.loads((done / "metrics.json").read_text())["train"]["seconds"]
+            self.reused.append(stamp)
+            return done, "ok", float(wall)
+        for partial in sorted(runs.glob(f"{stamp}_*")):
+            (self.run_dir / "interrupted").mkdir(exist_ok=True)
+            partial.rename(self.run_dir / "interrupted" / partial.name)
         self.order += 1
-        stamp = f"r{rung}_{self.order:02d}"
         env = {**os.environ, "EMBTUNE_OUTPUT_DIR": str(self.run_dir), "EMBTUNE_RUN_STAMP": stamp}
         log_path = self.run_dir / "logs" / f"{stamp}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -271,17 +433,20 @@ class Runner:
                 check=False,
             )
         wall = time.monotonic() - started
-        run = next(iter(sorted((self.run_dir / "train" / "runs").glob(f"{stamp}_*"))), None)
+        write_json_atomic(log_path.with_suffix(".json"), {"wall_s": round(wall, 1), "exit": proc.returncode})
+        run = next(iter(sorted(runs.glob(f"{stamp}_*"))), None)
         if proc.returncode or run is None or not (run / "metrics.json").is_file():
             lines = [x for x in log_path.read_text(encoding="utf-8").splitlines() if x.startswith("error:")]
             return run, (lines[-1] if lines else f"failed (exit {proc.returncode}); see {log_path}"), wall
         return run, "ok", wall
 
     def record(
-        self, c: Candidate, rung: int, rungs: int, fraction: float, run: Path | None, status: str, wall: float
+        self, c: Candidate, rung: int, rungs: int, steps: int | None, run: Path | None, status: str, wall: float
     ) -> None:
-        row: dict[str, Any] = {"rung": rung, "resource": round(fraction, 4), "status": status, "wall_s": round(wall, 1)}
+        reused = run is not None and any(run.name.startswith(f"{stamp}_") for stamp in self.reused)
+        row: dict[str, Any] = {"rung": rung, "status": status, "wall_s": round(wall, 1)}
         row.update(dev=None, gain=None, low=None, high=None, train_s=None, order=len(table_rows(self.every)))
+        row.update(steps=steps, reused=bool(reused), curve=[])
         if run is not None and status == "ok":
             metrics = json.loads((run / "metrics.json").read_text())
             dev = per_query.load(run, "dev", metrics["main_metric"])
@@ -289,19 +454,27 @@ class Runner:
             row.update(g, train_s=round(metrics["train"]["seconds"], 1), run=str(run.relative_to(self.run_dir)))
             row["steps"] = metrics["train"]["steps"]
             row["eval_s"], row["evals"] = dev_eval_seconds(run)
-        row["spent_min"] = round((time.monotonic() - self.started) / 60, 2)
+            row["curve"] = dev_curve(run)
+        row["spent_min"] = round(self.spent_s() / 60, 2)
         c.runs.append(row)
+        write_json_atomic(self.run_dir / "progress.json", {"spent_s": round(self.spent_s(), 1)})
         figure = (
             f"dev {row['dev']:.4f} (gain {row['gain']:+.4f} [{row['low']:+.4f}..{row['high']:+.4f}])"
             if row["dev"] is not None
             else status
         )
-        length = "full" if fraction == 1.0 else f"{fraction:.2f} of its length"
+        length = "full" if steps is None else f"{steps} steps"
         print(
             f"tune {row['order'] + 1}/{self.total} rung {rung + 1}/{rungs} {c.name} ({length}): {figure} · "
-            f"{wall:.0f} s · {self.minutes_left():.1f} min left",
+            f"{'reused' if reused else f'{wall:.0f} s'} · {self.minutes_left():.1f} min left",
             flush=True,
         )
+
+
+def dev_curve(run: Path) -> list[list[float]]:
+    """[step, dev figure] of a run's evaluations (its curves.json; step 0 is the base)."""
+    path = run / "curves.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("dev", []) if path.is_file() else []
 
 
 def dev_eval_seconds(run: Path) -> tuple[float, int]:
@@ -333,7 +506,7 @@ def write_experiment(
     finished = [r for r in winner.runs if r["dev"] is not None]
     last = max(finished, key=lambda r: (r["rung"], r["dev"])) if finished else {}
     evidence = (
-        f"dev {metric} {last['dev']:.4f} at {last['resource']:.2f} of its length vs base {base_dev:.4f}"
+        f"dev {metric} {last['dev']:.4f} after {last['steps']} steps vs base {base_dev:.4f}"
         if last.get("dev") is not None
         else "no shortened run (the recipe itself)"
     )
@@ -360,6 +533,7 @@ def finish(
     metric: str,
     name: str,
     yaml_path: Path,
+    plan: Plan,
 ) -> dict[str, Any]:
     """The ship decision, the table, plot and profile, model/ and metrics.json (last)."""
     last = winner.last or {}
@@ -374,7 +548,7 @@ def finish(
         metrics["fine_tuned"] = final_metrics["fine_tuned"] if ship else dict(final_metrics["zero_shot"])
         metrics = with_deltas(metrics)
     rows = table_rows(cands)
-    spent = (time.monotonic() - runner.started) / 60
+    spent = runner.spent_s() / 60
     metrics["tune"] = {
         "shipped": "candidate" if ship else "base",
         "reason": reason,
@@ -390,15 +564,21 @@ def finish(
         "spent_minutes": round(spent, 2),
         "candidates": len(cands),
         "runs": len(rows),
+        "plan": plan.as_dict(),
+        "full_steps": last.get("steps"),
+        "reused_runs": runner.reused,
     }
-    write_table(run_dir, rows, base_dev, metric, [reason])
+    notes = [reason] + (
+        [f"continued: {len(runner.reused)} finished runs reused ({', '.join(runner.reused)})"] if runner.reused else []
+    )
+    write_table(run_dir, rows, base_dev, metric, notes, plan.lines([c.name for c in cands]))
     write_json_atomic(run_dir / "profile.json", profile(run_dir, rows))
     model_dir = run_dir / "model"
     if ship:
-        shutil.copytree(final / "model", model_dir)
+        save_dir_atomic(lambda tmp: shutil.copytree(final / "model", tmp), model_dir)
     else:
         base, _ = load_base_model(cfg.model, cfg.paths.cache_dir)
-        base.save(str(model_dir))
+        save_dir_atomic(lambda tmp: base.save(str(tmp)), model_dir)
     write_json_atomic(run_dir / "run_info.json", run_info(overrides=job_overrides()))
     print(format_table(metrics), flush=True)
     write_json_atomic(run_dir / "metrics.json", metrics)
@@ -406,12 +586,17 @@ def finish(
     return metrics
 
 
-def write_table(run_dir: Path, rows: list[dict[str, Any]], base_dev: float, metric: str, lines: list[str]) -> None:
-    with (run_dir / "tune.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "steps", "run"], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    (run_dir / "tune.md").write_text(markdown(rows, base_dev, metric, lines), encoding="utf-8")
+def write_table(
+    run_dir: Path, rows: list[dict[str, Any]], base_dev: float, metric: str, lines: list[str], plan: list[str]
+) -> None:
+    """tune.csv (one row per run), tune.md (the plan, the table, each candidate's dev curve, the decision),
+    tune.png (the curves)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[*COLUMNS, "reused", "run"], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(run_dir / "tune.csv", buffer.getvalue())
+    write_text_atomic(run_dir / "tune.md", markdown(rows, base_dev, metric, lines, plan))
     plot(rows, base_dev, metric, run_dir / "tune.png")
 
 
@@ -448,7 +633,9 @@ def profile(run_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="tune")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    run_or_fail(run_dir, lambda: tune(cfg, run_dir))
+    (run_dir / "FAILED").unlink(missing_ok=True)  # a stopped tune this command continues (CheckRunDir found it)
+    raise_on_signals(run_dir, again=True)
+    run_or_fail(run_dir, lambda: tune(cfg, run_dir), resumable="again")
 
 
 def cli() -> None:

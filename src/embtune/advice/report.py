@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from embtune.advice.pilot import predict
-from embtune.run.files import write_json_atomic
+from embtune.run.files import write_json_atomic, write_text_atomic
 
 
 def write_advice(run_dir: Path, advice: dict[str, Any]) -> None:
     """advice.png, advice.md, then advice.json last (its presence means the advice finished)."""
     plot(advice, run_dir / "advice.png")
-    (run_dir / "advice.md").write_text(markdown(advice), encoding="utf-8")
+    write_text_atomic(run_dir / "advice.md", markdown(advice))
     write_json_atomic(run_dir / "advice.json", advice)
 
 

@@ -19,11 +19,23 @@ class ScrubbedStream:
     """A text stream that writes through ``scrub``; everything else (fileno, isatty, encoding) is the stream's own."""
 
     def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+        object.__setattr__(self, "_stream", stream)
 
     def write(self, text: str) -> int:
         self._stream.write(scrub(text) if isinstance(text, str) else text)
         return len(text)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A library that patches ``write`` to see the console (W&B's console capture, which uploads what it sees)
+        gets the scrubbed text: its writer is called with it."""
+        if name == "write" and callable(value):
+
+            def write(text: str, _patched: Any = value) -> int:
+                return _patched(scrub(text) if isinstance(text, str) else text)
+
+            object.__setattr__(self, name, write)
+        else:
+            object.__setattr__(self, name, value)
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -50,13 +62,21 @@ class ScrubSecrets(logging.Filter):
 
 
 def guard_console() -> None:
-    """Scrub stdout and stderr of this process (once; a no-op when no secret was given)."""
+    """Scrub stdout and stderr of this process (once; a no-op when no secret was given). Log handlers made before
+    (transformers' own, bound to the stream at its import) are pointed at the scrubbed streams too."""
     if not known_secrets():
         return
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if stream is not None and not isinstance(stream, ScrubbedStream):
-            setattr(sys, name, ScrubbedStream(stream))
+        if stream is None or isinstance(stream, ScrubbedStream):
+            continue
+        guarded_stream = ScrubbedStream(stream)
+        setattr(sys, name, guarded_stream)
+        loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values())]
+        for logger in loggers:
+            for handler in getattr(logger, "handlers", []):
+                if isinstance(handler, logging.StreamHandler) and handler.stream is stream:
+                    handler.setStream(guarded_stream)  # type: ignore[arg-type]
 
 
 def guarded(main: Callable[[], T]) -> Callable[[], T]:

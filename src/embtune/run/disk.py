@@ -97,15 +97,15 @@ def writing(what: str, path: Path, needed: int | None = None, kept: str = "", fi
         raise
     except Exception as e:
         reason = disk_full_reason(e)
-        if reason in (None, _GENERIC):  # torch's writer does not say why: the disk and the limit may
-            reason = out_of_room(path, needed) or reason
+        if reason == _GENERIC:  # torch's writer does not say why: only the disk or the limit can confirm it
+            reason = out_of_room(path, needed)
         if reason is None:
             raise
         need = f"needs about {_mb(needed)}, " if needed else ""
         raise DiskFull(
             f"could not write {what} to {path}: {reason} ({need}{room(path)}). Nothing finished was replaced"
             f"{'; ' + kept if kept else ''}. Fix: free space or raise the limit{', then ' + fix if fix else ''}."
-        ) from None
+        ) from e
 
 
 def dir_bytes(path: Path) -> int:
@@ -116,17 +116,18 @@ def dir_bytes(path: Path) -> int:
 def save_dir_atomic(save: callable, target: Path) -> None:  # type: ignore[valid-type]
     """``save(tmp)`` into a temp dir beside ``target``, then rename it to ``target``: a half-saved model never sits
     where a finished one is expected. A ``target`` already there is replaced only once the new copy is complete."""
+    for stale in target.parent.glob(f".{target.name}.partial-*"):  # a killed save's leftovers: a model's size
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
     try:
         save(tmp)
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
             target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
+        tmp.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        if old.exists() and not target.exists():
+            old.rename(target)  # the finished copy goes back where it was
         shutil.rmtree(tmp, ignore_errors=True)
         raise

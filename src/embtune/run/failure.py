@@ -57,7 +57,7 @@ def write_failed(run_dir: Path, error: BaseException) -> None:
 
 
 def run_or_fail(
-    run_dir: Path, job: Callable[[], T], on_failure: Callable[[], None] | None = None, resumable: bool = False
+    run_dir: Path, job: Callable[[], T], on_failure: Callable[[], None] | None = None, resumable: bool | str = False
 ) -> T:
     """Run a job; on any failure leave FAILED with the one-line error. A user-fixable error (EmbtuneError,
     also when Hydra's instantiate wrapped it) ends the run with that line and exit code 1, no traceback; in a
@@ -68,7 +68,13 @@ def run_or_fail(
     except BaseException as e:
         error = user_error(e) or e
         if isinstance(error, KeyboardInterrupt):
-            hint = f"resume with: {make_command('resume', run_dir)}" if resumable else "run it again"
+            hint = (
+                AGAIN
+                if resumable == "again"
+                else f"resume with: {make_command('resume', run_dir)}"
+                if resumable
+                else "run it again"
+            )
             error = Interrupted(f"interrupted (Ctrl-C); {hint}", 130)
         write_failed(run_dir, error)
         if on_failure is not None:
@@ -112,7 +118,10 @@ def job_overrides() -> list[str] | None:
     return redact_argv(list(HydraConfig.get().overrides.task))
 
 
-def raise_on_signals(run_dir: Path) -> None:
+AGAIN = "run the same command again: it continues in this dir, reusing the finished runs"
+
+
+def raise_on_signals(run_dir: Path, again: bool = False) -> None:
     """Turn SIGTERM (a scheduler's timeout or preemption), SIGINT (Ctrl-C) and SIGHUP (closed terminal) into an
     exception, so the run leaves FAILED with how to resume it."""
     import signal
@@ -124,7 +133,8 @@ def raise_on_signals(run_dir: Path) -> None:
     def _stop(signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
         why = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "timeout or preemption"}.get(signum, "terminal closed")
-        raise Interrupted(f"terminated by {name} ({why}); resume with: {make_command('resume', run_dir)}", 128 + signum)
+        hint = AGAIN if again else f"resume with: {make_command('resume', run_dir)}"
+        raise Interrupted(f"terminated by {name} ({why}); {hint}", 128 + signum)
 
     for name in ("SIGTERM", "SIGINT", "SIGHUP"):  # SIGHUP: the terminal or SSH session that ran it closed
         if hasattr(signal, name):

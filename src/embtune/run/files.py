@@ -35,3 +35,19 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_json_atomic(path: Path, obj: Any) -> None:
     """JSON (indented), written atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Bytes (a PNG), written to a temp file in the same dir and renamed, with the usual mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -22,12 +22,13 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from embtune.errors import EmbtuneError
-from embtune.redact import redact, redact_argv, redact_text
+from embtune.redact import add_secrets, redact, redact_argv, redact_text
+from embtune.run.console_guard import guard_console
 from embtune.run.files import write_text_atomic
-from embtune.run.lock import lock_run_dir
+from embtune.run.lock import lock_run_dir, release_run_dir
 
 _RUN_NAME_FIX = "Fix: pick a plain name, e.g. run_name=my_experiment (no '/', '\\', '..', NUL, no leading '-' or '.')."
 
@@ -37,7 +38,12 @@ FINISHED_MARKERS = ("metrics.json", "advice.json")  # written last by train / ev
 
 class CheckRunDir(Callback):
     """Refuse, before anything is created, a run_name that escapes the output tree, an unwritable output dir, and a
-    run dir that already holds a finished run (a fixed hydra.run.dir or EMBTUNE_RUN_STAMP used twice)."""
+    run dir that already holds a finished run (a fixed hydra.run.dir or EMBTUNE_RUN_STAMP used twice).
+
+    ``continue_unfinished`` (embtune.tune): the same command as a stopped one continues in that one's dir."""
+
+    def __init__(self, continue_unfinished: bool = False) -> None:
+        self.continue_unfinished = continue_unfinished
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config, "hydra.run.dir", "run dir")
@@ -58,6 +64,11 @@ class CheckRunDir(Callback):
         if target is not None and (reason := cannot_create_dir(Path(target))):
             message = f"cannot create the {what} {target}: {reason}. Fix: set paths.output_dir to a writable folder."
             raise SystemExit(f"error: {EmbtuneError(message)}") from None
+        if self.continue_unfinished and dir_key == "hydra.run.dir" and target is not None:
+            if (stopped := stopped_twin(Path(target), config)) is not None:
+                with read_write(config.hydra), open_dict(config.hydra):
+                    config.hydra.run.dir = str(stopped)
+                target = str(stopped)
         resuming = bool(OmegaConf.select(config, "resume.enabled", default=False))
         if dir_key == "hydra.run.dir" and target is not None and not resuming:
             finished = [f for f in FINISHED_MARKERS if (Path(target) / f).is_file()]
@@ -75,6 +86,35 @@ class CheckRunDir(Callback):
                 raise SystemExit(f"error: {e}") from None
             if dir_key == "hydra.run.dir" and not resuming and (Path(target) / "metrics.json").is_file():
                 raise SystemExit(f"error: the run dir {target} finished while this run waited to start.") from None
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A sweep's job dir is locked too, while the job runs (a resume into it meanwhile is refused)."""
+        if OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN:
+            try:
+                lock_run_dir(Path(str(config.hydra.runtime.output_dir)))
+            except EmbtuneError as e:
+                raise SystemExit(f"error: {e}") from None
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        if OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN:
+            release_run_dir(Path(str(config.hydra.runtime.output_dir)))
+
+
+def stopped_twin(target: Path, config: DictConfig) -> Path | None:
+    """The newest unfinished dir beside ``target`` that the same command made (the same overrides in its record)
+    and that holds a plan (it got as far as planning): what a stopped tune left to continue."""
+    overrides = redact_argv([str(o) for o in OmegaConf.select(config, "hydra.overrides.task", default=None) or []])
+    if not target.parent.is_dir():
+        return None
+    for d in sorted((d for d in target.parent.iterdir() if d.is_dir() and d != target), reverse=True):
+        record = d / ".hydra" / "overrides.yaml"
+        if (d / "plan.json").is_file() and not (d / "metrics.json").is_file() and record.is_file():
+            try:
+                if [str(o) for o in OmegaConf.load(record)] == overrides:
+                    return d
+            except Exception:  # noqa: BLE001 - an unreadable record is no twin
+                continue
+    return None
 
 
 def _resolve(config: DictConfig, dir_key: str) -> tuple[Any, str | None]:
@@ -149,6 +189,9 @@ class RedactHydraRecord(Callback):
     """Rewrite Hydra's record of a job (and of its sweep) with secret values replaced by ``<redacted>``."""
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # a launcher's worker (joblib, submitit) has the job's overrides only here, not on its command line
+        add_secrets([str(o) for o in OmegaConf.select(config, "hydra.overrides.task", default=None) or []])
+        guard_console()
         subdir = OmegaConf.select(config, "hydra.output_subdir")
         if subdir is not None:
             record = Path(str(config.hydra.runtime.output_dir)) / str(subdir)
