@@ -131,7 +131,7 @@ def test_a_file_size_limit_while_saving_is_one_line_and_keeps_what_was_finished(
 def test_a_second_run_into_a_busy_run_dir_is_refused_before_it_loads_anything(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = subprocess.Popen(
-        [sys.executable, "-m", "embtune.train", *COMMON, "trainer.args.max_steps=60", f"paths.output_dir={out}"],
+        [sys.executable, "-m", "embtune.train", *COMMON, "trainer.args.max_steps=24", f"paths.output_dir={out}"],
         cwd=ROOT,
         env=_env(EMBTUNE_RUN_STAMP="same"),
         stdout=subprocess.DEVNULL,

@@ -195,3 +195,18 @@ def test_a_positive_the_filter_drops_never_becomes_a_negative(compose_cfg, tmp_p
     assert prepared.stats["quality"]["query_in_positive"] == 1
     dropped = "see billing question 0 answered right here"
     assert all(r["negative"] != dropped for r in prepared.rows["train"] if r["anchor"] == "billing question 0")
+
+
+def test_one_positive_per_query_makes_a_pass_over_queries(tmp_path: Path) -> None:
+    """Dense relevance: a query judged 5 times trains once per pass, not 5 times (``dataset.positives_per_query``)."""
+    rows = [
+        {"query": f"question number {q}", "positive": f"passage {q}.{p} with enough words in it"}
+        for q in range(12)
+        for p in range(1 + q % 5)
+    ]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    files = ["dataset=files", f"dataset.source.files.train={train}", "dataset.dev_fraction=0"]
+    _, every = _prepare(tmp_path / "every", *files)
+    _, one = _prepare(tmp_path / "one", *files, "++dataset.positives_per_query=1")
+    assert every["rows"]["train"] == len(rows) and one["rows"]["train"] == 12
+    assert one["positives_per_query"] == {"positives_before": len(rows), "positives_after": 12}

@@ -256,3 +256,61 @@ def test_eval_never_runs_a_run_dirs_code_on_the_strength_of_its_record(tmp_path:
     assert marker.read_text() == "remote code ran"
     (evaluated,) = (p.parent for p in (out / "eval" / "runs").glob("*/metrics.json"))
     assert json.loads((evaluated / "run_info.json").read_text())["trust_remote_code"] is True
+
+
+W_AND_B_CAPTURE = """
+import sys
+sys.argv = ["embtune.train", "+logger.api_key=sk-VALUE-plain-1"]
+from embtune.run.console_guard import guard_console
+guard_console()
+from wandb.sdk.lib import console_capture  # W&B patches the console's write after embtune's guard
+seen = []
+console_capture.capture_stdout(lambda text, n: seen.append(text))
+print("the key is sk-VALUE-plain-1")
+sys.stdout.flush()
+sys.stderr.write(repr(seen))
+"""
+
+
+def test_what_w_and_b_captures_from_the_console_is_scrubbed_too() -> None:
+    """W&B uploads the console it captured (output.log): it must see the scrubbed text."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", W_AND_B_CAPTURE], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "the key is <redacted>" in result.stdout and "the key is <redacted>" in result.stderr
+    assert "sk-VALUE" not in result.stdout + result.stderr
+
+
+def test_a_record_naming_code_outside_embtune_is_refused_by_eval_and_rerun(tmp_path: Path) -> None:
+    """A run dir is data: its record may name any _target_; eval and rerun refuse to build it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / "model").mkdir()
+    marker = tmp_path / "ran"
+    config = {
+        "model": {"name_or_path": "x", "trust_remote_code": False},
+        "evaluator": {"name": "ir"},
+        "mining": {"name": "none"},
+        "dataset": {"name": "d", "source": {"_target_": "os.system", "_args_": [f"touch {marker}"]}},
+        "seed": 0,
+    }
+    OmegaConf.save(OmegaConf.create(config), run / ".hydra" / "config.yaml")
+    evaluated = run_cli("embtune.eval", f"model_path={run}", f"paths.output_dir={tmp_path / 'out'}")
+    assert evaluated.returncode == 1 and not marker.exists()
+    line = evaluated.stderr.strip().splitlines()[-1]
+    assert "names code outside embtune" in line and "dataset.source._target_: os.system" in line
+
+    OmegaConf.save(
+        OmegaConf.create(["model=tiny", "+dataset.source._target_=os.system"]), run / ".hydra" / "overrides.yaml"
+    )
+    rerun = subprocess.run(
+        [sys.executable, "scripts/rerun.py", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert rerun.returncode == 2 and "code outside embtune" in rerun.stdout and not marker.exists()

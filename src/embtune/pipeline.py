@@ -23,7 +23,7 @@ from embtune.batching import Judged, judged_texts
 from embtune.cache import cached_evaluation
 from embtune.data_format import build_rows, format_needs, trains_as_written
 from embtune.dataset.checks import build_report, enforce
-from embtune.dataset.splits import carve_dev_split, evaluation_split
+from embtune.dataset.splits import carve_dev_split, evaluation_split, sample_positives
 from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
 from embtune.evaluator import (
@@ -101,6 +101,9 @@ def prepare_data(cfg: DictConfig, splits: tuple[str, ...] = ("train",)) -> Prepa
             negatives[split] = combine_negatives(data.negatives, mined)
     judged = judged_texts(data, "train")
     data, stats["quality"] = instantiate(cfg.quality)(data, "train", trains_as_written(data, "train", fmt))
+    if (k := cfg.dataset.get("positives_per_query")) and not trains_as_written(data, "train", fmt):
+        data, stats["positives_per_query"] = sample_positives(data, "train", int(k), cfg.seed)
+        log.info("positives per query: at most %d: %s", k, stats["positives_per_query"])
     eval_split = evaluation_split(data)
     stats["data_checks"] = build_report(
         data, stats["quality"], eval_split, ("train", "dev") if eval_split == "test" else ("train",)

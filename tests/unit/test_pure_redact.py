@@ -176,3 +176,21 @@ def test_scrub_replaces_every_occurrence_longest_first() -> None:
     values = frozenset({"secret-1", "secret-12345"})
     text = "Error executing job with overrides: ['+a.key=secret-12345', '+b.key=secret-1']"
     assert scrub(text, values) == f"Error executing job with overrides: ['+a.key={REDACTED}', '+b.key={REDACTED}']"
+
+
+def test_a_secret_is_scrubbed_in_its_json_escaped_form_too() -> None:
+    import json
+
+    from embtune.redact import REDACTED, scrub, secret_values
+
+    values = secret_values(['+logger.api_key=p\u00e4ss"wort99'], {})
+    record = json.dumps({"argv": ['+logger.api_key=p\u00e4ss"wort99']})
+    assert "wort99" not in scrub(record, values) and REDACTED in scrub(record, values)
+
+
+def test_a_launcher_workers_job_overrides_add_to_the_known_secrets(monkeypatch) -> None:  # noqa: ANN001
+    import embtune.redact as redact_module
+
+    monkeypatch.setattr(redact_module, "_KNOWN", frozenset())
+    redact_module.add_secrets(["+foo.token=sk-from-the-job-1", "model=tiny"])
+    assert redact_module.scrub("token sk-from-the-job-1 used") == "token <redacted> used"

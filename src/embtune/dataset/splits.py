@@ -44,3 +44,21 @@ def carve_dev_split(data: RetrievalData, fraction: float, seed: int) -> Retrieva
 def evaluation_split(data: RetrievalData) -> str | None:
     """The split a run reports on: test; without one, dev (which also picks the checkpoint); else none."""
     return next((s for s in ("test", "dev") if data.has_split(s)), None)
+
+
+def sample_positives(data: RetrievalData, split: str, k: int, seed: int) -> tuple[RetrievalData, dict[str, int]]:
+    """A pass over queries rather than over judged pairs: at most ``k`` of each query's relevant documents
+    (seeded), so a query with 200 judgements weighs no more than one with a single judgement. Judgements of 0
+    (judged non-relevant) stay; the batch sampler and mining read the judgements from before."""
+    if k < 1:
+        raise EmbtuneError(f"dataset.positives_per_query={k}: give 1 or more (null: every judged positive).")
+    qrels = data.qrels.get(split) or {}
+    rng = random.Random(seed)
+    kept: dict[str, dict[str, int]] = {}
+    before = after = 0
+    for q in sorted(qrels):
+        relevant = sorted(d for d, s in qrels[q].items() if s > 0)
+        chosen = set(rng.sample(relevant, min(k, len(relevant))))
+        kept[q] = {d: s for d, s in qrels[q].items() if s <= 0 or d in chosen}
+        before, after = before + len(relevant), after + len(chosen)
+    return replace(data, qrels={**data.qrels, split: kept}), {"positives_before": before, "positives_after": after}

@@ -48,6 +48,10 @@ def _retarget(node: Any) -> Any:
     return node
 
 
+# top-level keys added since records were first written, with the value that does what those runs did
+ADDED_KEYS: dict[str, Any] = {"evaluate_dev": True}
+
+
 def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, Any] | None = None) -> dict[str, Any]:
     """The recorded job config in today's shape (unchanged when already current).
 
@@ -56,6 +60,8 @@ def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, An
     being resumed with; config groups added since the record was written (ADDED_GROUPS) are taken from it, since
     the recorded run had no such choice to make."""
     config = _retarget(copy.deepcopy(config))
+    for key, value in ADDED_KEYS.items():  # what a record from before a key existed did
+        config.setdefault(key, value)
     for group in ADDED_GROUPS:
         if current is not None and group not in config and group in current:
             config[group] = copy.deepcopy(current[group])
