@@ -127,6 +127,7 @@ def forecast_gain(
         "per_doubling": fit["b"],
         "at_double": predict(fit, 2 * full["examples"]),
         "pilot_steps": full["steps"],
+        "pilot_seconds": full["seconds"],
     }
 
 

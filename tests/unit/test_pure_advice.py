@@ -94,3 +94,20 @@ def test_a_lexical_domain_without_a_gain_points_to_bm25() -> None:
     rec = recommend(_signals(900, zs=0.5, bm25=0.6, overlap=0.8), _forecast(-0.01, -0.03, 0.0), COSTS, T)
     assert rec["verdict"] == DONT and rec["next_step"].startswith("use BM25 (0.600 on dev)")
     assert any("keyword matching already works" in r["reason"] for r in rec["reasons"])
+
+
+def test_label_more_only_when_the_curve_reaches_the_base_within_the_doublings_it_names() -> None:
+    # every pilot below the base: 0.02 per doubling reaches base + 0.01 from -0.03 after 2 doublings (4x the data)
+    near = recommend(_signals(900, zs=0.4, bm25=0.3), _forecast(-0.03, -0.05, 0.0, 0.02), COSTS, T)
+    assert "label ~2700 more examples" in near["next_step"] and "after 2 doublings" in near["next_step"]
+    # the same slope from -0.15 would need 8 doublings (256x): no "label more"
+    far = recommend(_signals(900, zs=0.4, bm25=0.3), _forecast(-0.15, -0.2, -0.1, 0.02), COSTS, T)
+    assert "label" not in far["next_step"]
+
+
+def test_a_losing_pilot_names_make_tune_and_what_the_pilot_cost() -> None:
+    forecast = {**_forecast(-0.07, -0.09, -0.05), "pilot_steps": 13, "pilot_seconds": 130.0}
+    rec = recommend(_signals(2600, zs=0.39, bm25=0.33), forecast, COSTS, T)
+    assert rec["verdict"] == DONT
+    assert rec["next_step"].startswith("fine-tuning as configured loses to the base on dev (-0.070): search a recipe")
+    assert "make tune" in rec["next_step"] and "13 steps in 130 s" in rec["next_step"]

@@ -6,6 +6,7 @@ are reasons that fire beside it and shape the cheapest next step. Every reason n
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 FINE_TUNE, TRY_FIRST, DONT = "fine-tune", "try first", "don't"
@@ -97,18 +98,48 @@ def next_step(
         if cheapest
         else "start with the smallest model"
     )
-    n, per_doubling = signals["examples"]["kept"], forecast["per_doubling"]
-    more = f"label ~{n} more examples (a doubling: {per_doubling:+.3f} expected)" if per_doubling >= t.data_pays else ""
+    more = label_more(signals["examples"]["kept"], forecast, t)
     bm25, zs = signals["dev"].get("bm25"), signals["dev"]["zero_shot"]
     lexical = bm25 is not None and bm25 - zs >= -t.bm25_margin
+    tune = search_first(forecast) if forecast["gain"] < 0 else ""
     if verdict == FINE_TUNE:
         return run + (f"; more labels still pay: {more}" if more else "")
     if verdict == TRY_FIRST:
-        first = more or "run the full recipe once and compare on test (the pilot's budget was bounded)"
+        first = tune or more or "run the full recipe once and compare on test (the pilot's budget was bounded)"
         return first + (f"; meanwhile use BM25 ({bm25:.3f} on dev) + a cross-encoder reranker" if lexical else "")
+    lead = "; ".join(x for x in (tune, more) if x)
     if lexical:
-        return f"use BM25 ({bm25:.3f} on dev) + a cross-encoder reranker; the zero-shot model is at {zs:.3f}"
-    return more or "use the zero-shot model as it is; revisit with more labeled data"
+        bm25_line = f"use BM25 ({bm25:.3f} on dev) + a cross-encoder reranker; the zero-shot model is at {zs:.3f}"
+        return f"{bm25_line}; {lead}" if lead else bm25_line
+    return lead or "use the zero-shot model as it is; revisit with more labeled data"
+
+
+def label_more(n: int, forecast: dict[str, Any], t: Any) -> str:
+    """ "Label more" only where the pilot's fitted curve (dev per doubling of labeled data) reaches the base plus
+    ``min_gain`` within ``max_doublings`` doublings; how many examples that is."""
+    per_doubling, gain = forecast["per_doubling"], forecast["gain"]
+    if per_doubling < t.data_pays:
+        return ""
+    if gain >= t.min_gain:
+        return f"label ~{n} more examples (a doubling: {per_doubling:+.3f} expected)"
+    doublings = math.ceil((t.min_gain - gain) / per_doubling)
+    if doublings > t.max_doublings:
+        return ""
+    return (
+        f"label ~{n * (2**doublings - 1)} more examples (the pilot's curve, {per_doubling:+.3f} per doubling, "
+        f"reaches the base + {t.min_gain} after {doublings} doubling{'s' if doublings > 1 else ''})"
+    )
+
+
+def search_first(forecast: dict[str, Any]) -> str:
+    """Fine-tuning as configured loses on dev: a recipe search is the next thing to try, with what it costs here."""
+    steps, seconds = forecast.get("pilot_steps"), forecast.get("pilot_seconds")
+    rate = f"; the pilot trained {steps} steps in {seconds:.0f} s here" if steps and seconds else ""
+    return (
+        f"fine-tuning as configured loses to the base on dev ({forecast['gain']:+.3f}): search a recipe that beats it "
+        "with make tune (python -m embtune.tune with the same overrides; it measures and prints its plan within "
+        f"tune.budget_minutes, 60 by default, before anything trains{rate})"
+    )
 
 
 def _duration(hours: float) -> str:
