@@ -47,6 +47,7 @@ class Plan:
     budget_minutes: float
     costs: dict[str, float] = field(default_factory=dict)
     dev_queries: int | None = None  # a seeded sample of the dev queries every run evaluates on (None: all)
+    measured_minutes: float = 0.0  # spent before the plan (the base's dev pass, the calibration run)
 
     @property
     def total_minutes(self) -> float:
@@ -62,8 +63,9 @@ class Plan:
     def lines(self, names: list[str]) -> list[str]:
         """The plan as printed before the first run."""
         out = [
-            f"tune plan: {len(names)} candidates, budget {self.budget_minutes:g} min, estimated "
-            f"{self.total_minutes:.1f} min (the configured length, {self.ceiling_steps} steps, is the ceiling)"
+            f"tune plan: {len(names)} candidates, budget {self.budget_minutes:g} min ({self.measured_minutes:.1f} of "
+            f"them spent measuring), estimated {self.total_minutes:.1f} min more (lengths in the recipe's steps; the "
+            f"configured length, {self.ceiling_steps} steps, is the ceiling)"
         ]
         for r, (n, steps, passes, mins) in enumerate(
             zip(self.rung_sizes, self.steps, self.dev_passes, self.minutes, strict=True)
@@ -83,15 +85,26 @@ class Plan:
 
 
 def shape_factor(recipe: dict[str, Any], candidate: dict[str, Any]) -> float:
-    """A candidate's step cost relative to the recipe's: texts per step (batch size x texts per row) and the loss.
+    """A candidate's cost per training example relative to the recipe's: texts per row and the loss. Lengths are
+    counted in the recipe's steps and every candidate sees as many examples (a batch of 64 takes a quarter of the
+    steps, ``step_scale``), so the batch size does not enter.
 
     ``recipe`` / ``candidate``: {"batch_size", "data_format", "loss"} of each."""
 
     def weight(shape: dict[str, Any]) -> float:
-        texts = TEXTS_PER_ROW.get(str(shape.get("data_format")), 2)
-        return float(shape.get("batch_size") or 16) * texts * LOSS_FACTOR.get(str(shape.get("loss")), 1.0)
+        return TEXTS_PER_ROW.get(str(shape.get("data_format")), 2) * LOSS_FACTOR.get(str(shape.get("loss")), 1.0)
 
     return weight(candidate) / weight(recipe)
+
+
+def step_scale(recipe: dict[str, Any], candidate: dict[str, Any]) -> float:
+    """A candidate's own steps per step of the recipe: the same training examples at its batch size."""
+    return float(recipe.get("batch_size") or 16) / float(candidate.get("batch_size") or 16)
+
+
+def own_steps(steps: int, scale: float) -> int:
+    """``steps`` of the recipe in a candidate's own steps (at least 2)."""
+    return max(2, round(steps * scale))
 
 
 def rung_steps(full: int, rungs: int, eta: int) -> list[int]:
@@ -130,18 +143,19 @@ def make_plan(
     final_passes: int = 4,
     min_steps: int = 4,
     reserve: float = 0.1,
+    spent_minutes: float = 0.0,
 ) -> Plan:
-    """The longest full length (at most ``ceiling``) whose whole search fits ``budget_minutes`` less a ``reserve``
-    share (estimates err). Refused in one line, with the budget that would fit, when even the shortest plan (the
-    first rung at ``min_steps``) does not."""
-    room = budget_minutes * (1 - reserve)
+    """The longest full length (at most ``ceiling``) whose whole search fits what is left of ``budget_minutes``
+    (``spent_minutes`` went on measuring) less a ``reserve`` share (estimates err). Refused in one line, with the
+    budget that would fit, when even the shortest plan (the first rung at ``min_steps``) does not."""
+    room = (budget_minutes - spent_minutes) * (1 - reserve)
     shortest = min(ceiling, min_steps * int(float(eta) ** (len(sizes) - 1)))
 
     def total(full: int) -> float:
         return sum(estimate(full, sizes, factors, costs, eta, final_passes)[2])
 
     if total(shortest) > room:
-        needed = math.ceil(total(shortest) / (1 - reserve))
+        needed = math.ceil(total(shortest) / (1 - reserve) + spent_minutes)
         raise EmbtuneError(
             f"tune: no plan fits tune.budget_minutes={budget_minutes:g}: {sizes[0]} candidates at "
             f"{rung_steps(shortest, len(sizes), eta)[0]} steps each, "
@@ -156,7 +170,7 @@ def make_plan(
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if total(mid) <= room else (lo, mid - 1)
     steps, passes, minutes = estimate(lo, sizes, factors, costs, eta, final_passes)
-    return Plan(sizes, steps, passes, minutes, ceiling, budget_minutes, asdict(costs))
+    return Plan(sizes, steps, passes, minutes, ceiling, budget_minutes, asdict(costs), None, spent_minutes)
 
 
 def affordable_steps(seconds_left: float, costs: Costs, factor: float, passes: int, ceiling: int, planned: int) -> int:
@@ -200,6 +214,7 @@ def plan_with_dev(
     min_steps: int = 4,
     least_queries: int = 100,
     dev_share: float = 1 / 3,
+    spent_minutes: float = 0.0,
 ) -> tuple[Plan, int | None]:
     """The plan and the dev queries it evaluates on (None: all of them). The dev pass is what a dense-relevance set
     pays most for (every judged document of the dev queries is encoded each time): the most dev queries whose
@@ -215,7 +230,17 @@ def plan_with_dev(
         docs = dev_docs(dev["qrels"], q, dev["corpus"], dev["corpus_size"], dev["seed"])
         trial = Costs(costs.fixed_s, costs.step_s, per_doc * docs, costs.final_extra_s)
         try:
-            plan = make_plan(sizes, factors, trial, ceiling, budget_minutes, eta, final_passes, min_steps)
+            plan = make_plan(
+                sizes,
+                factors,
+                trial,
+                ceiling,
+                budget_minutes,
+                eta,
+                final_passes,
+                min_steps,
+                spent_minutes=spent_minutes,
+            )
         except EmbtuneError as e:
             refusal = e
             continue

@@ -34,7 +34,8 @@ class Candidate:
     name: str
     overrides: list[str]
     runs: list[dict[str, Any]] = field(default_factory=list)  # one per rung it was trained at
-    factor: float = 1.0  # its step's cost relative to the recipe's (plan.shape_factor)
+    factor: float = 1.0  # its cost per training example relative to the recipe's (plan.shape_factor)
+    scale: float = 1.0  # its own steps per step of the recipe (plan.step_scale: the same examples)
 
     @property
     def last(self) -> dict[str, Any] | None:

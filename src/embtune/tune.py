@@ -37,7 +37,7 @@ from embtune.errors import EmbtuneError
 from embtune.metrics_table import format_table, with_deltas
 from embtune.model import load_base_model
 from embtune.pipeline import PreparedData, base_on_dev, build_evaluation, data_splits, prepare_data
-from embtune.plan import Costs, Plan, affordable_steps, plan_with_dev, rising, shape_factor
+from embtune.plan import Costs, Plan, affordable_steps, own_steps, plan_with_dev, rising, shape_factor, step_scale
 from embtune.run.console_guard import guard_console
 from embtune.run.disk import save_dir_atomic
 from embtune.run.failure import job_overrides, raise_on_signals, run_or_fail
@@ -102,7 +102,7 @@ def tune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     cands = candidates(space, int(t.num_candidates), cfg.seed)
     shapes = {c.name: composed_shape(recipe + c.overrides, f"candidate '{c.name}'") for c in cands}
     for c in cands:
-        c.factor = shape_factor(shapes["recipe"], shapes[c.name])
+        c.factor, c.scale = shape_factor(shapes["recipe"], shapes[c.name]), step_scale(shapes["recipe"], shapes[c.name])
     sizes = rung_sizes(len(cands), int(t.eta))
 
     # 2. The base on dev, query by query: what every candidate must beat (the same queries, the same corpus sample),
@@ -120,6 +120,7 @@ def tune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         plan, _ = plan_with_dev(
             sizes, [c.factor for c in cands], costs, measured["ceiling_steps"], float(t.budget_minutes),
             int(t.eta), measured["dev"], int(t.final_dev_passes), int(t.min_steps), int(t.min_dev_queries),
+            spent_minutes=runner.spent_s() / 60,
         )  # fmt: skip
         write_json_atomic(run_dir / "plan.json", plan.as_dict())
     else:
@@ -145,13 +146,14 @@ def tune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if rung:
             alive = promote(alive, rung - 1, size)
         for c in alive:
-            runner.short(c, rung, plan, recipe + c.overrides + run_length(plan.steps[rung], 1) + SHORT_RUN)
+            length = run_length(own_steps(plan.steps[rung], c.scale), 1)
+            runner.short(c, rung, plan, recipe + c.overrides + length + SHORT_RUN)
     winner = runner.final_choice(ranked(cands)) if len(sizes) > 1 else cands[0]
 
     # 5. The winner in full: the plan's length, longer when its dev curve still rose and the search came in under
     #    its estimate; as an experiment YAML, run exactly as `python -m embtune.train experiment=<it>` runs it.
     full = grown_length(runner, winner, plan, base_dev, winner.factor)
-    length = run_length(full, plan.dev_passes[-1])
+    length = run_length(own_steps(full, winner.scale), plan.dev_passes[-1])
     name, yaml_path = write_experiment(
         cfg, run_dir, recipe + winner.overrides + length, groups, winner, base_dev, metric
     )
@@ -172,7 +174,7 @@ def grown_length(runner: Runner, winner: Candidate, plan: Plan, base_dev: float,
     """The winner's full length: the plan's, or longer (up to the configured ceiling, within the time left) when its
     dev curve across its runs still rose at its last one."""
     planned = plan.steps[-1]
-    curve = [(0, base_dev)] + [(r["steps"], r["dev"]) for r in winner.runs if r.get("dev") is not None]
+    curve = [(0, base_dev)] + [(r["recipe_steps"], r["dev"]) for r in winner.runs if r.get("dev") is not None]
     if len(curve) < 3 or not rising(curve) or planned >= plan.ceiling_steps:
         return planned
     steps = affordable_steps(
@@ -368,7 +370,8 @@ class Runner:
         has run, and the fixed cost and dev pass as measured so far."""
         made = [r for c2 in self.every for r in c2.runs if r["status"] == "ok" and r.get("train_s") is not None]
         own = [r for r in c.runs if r in made and r.get("steps")]
-        step_s = statistics.median((r["train_s"] - r["eval_s"]) / r["steps"] for r in own) if own else None
+        # seconds per step of the recipe: this candidate's own steps measured, scaled to the same examples
+        step_s = statistics.median((r["train_s"] - r["eval_s"]) / r["steps"] for r in own) * c.scale if own else None
         step_s = step_s if step_s is not None else self.costs.step_s * c.factor
         fixed = statistics.median([r["wall_s"] - r["train_s"] for r in made]) if made else self.costs.fixed_s
         evals = [r["eval_s"] / r["evals"] for r in made if r.get("evals")]
@@ -393,6 +396,7 @@ class Runner:
         self._register(c)
         run, status, wall = self.launch(f"r{rungs - 1}_c{self.index[c.name]:02d}_full", overrides)
         self.record(c, rungs - 1, rungs, None, run, status, wall)
+        c.runs[-1]["recipe_steps"] = round(c.runs[-1]["steps"] / c.scale) if c.runs[-1].get("steps") else None
         return run
 
     def _register(self, c: Candidate) -> None:
@@ -446,7 +450,7 @@ class Runner:
         reused = run is not None and any(run.name.startswith(f"{stamp}_") for stamp in self.reused)
         row: dict[str, Any] = {"rung": rung, "status": status, "wall_s": round(wall, 1)}
         row.update(dev=None, gain=None, low=None, high=None, train_s=None, order=len(table_rows(self.every)))
-        row.update(steps=steps, reused=bool(reused), curve=[])
+        row.update(steps=steps, recipe_steps=steps, reused=bool(reused), curve=[])
         if run is not None and status == "ok":
             metrics = json.loads((run / "metrics.json").read_text())
             dev = per_query.load(run, "dev", metrics["main_metric"])
@@ -454,7 +458,7 @@ class Runner:
             row.update(g, train_s=round(metrics["train"]["seconds"], 1), run=str(run.relative_to(self.run_dir)))
             row["steps"] = metrics["train"]["steps"]
             row["eval_s"], row["evals"] = dev_eval_seconds(run)
-            row["curve"] = dev_curve(run)
+            row["curve"] = [[step / c.scale, value] for step, value in dev_curve(run)]  # in the recipe's steps
         row["spent_min"] = round(self.spent_s() / 60, 2)
         c.runs.append(row)
         write_json_atomic(self.run_dir / "progress.json", {"spent_s": round(self.spent_s(), 1)})

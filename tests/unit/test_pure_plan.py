@@ -12,10 +12,12 @@ from embtune.plan import (
     dev_docs,
     estimate,
     make_plan,
+    own_steps,
     plan_with_dev,
     rising,
     rung_steps,
     shape_factor,
+    step_scale,
 )
 
 # long documents on 2 CPU cores: ~5.6 s per MiniLM step of 16 pairs; a dev pass over a 1,000-document sample
@@ -51,7 +53,10 @@ def test_a_step_costs_by_texts_per_step_and_loss() -> None:
     recipe = {"batch_size": 16, "data_format": "triplets", "loss": "mnrl"}
     assert shape_factor(recipe, recipe) == 1.0
     assert shape_factor(recipe, {**recipe, "data_format": "pairs"}) == pytest.approx(2 / 3)
-    assert shape_factor(recipe, {**recipe, "batch_size": 64, "loss": "cached_gist"}) == pytest.approx(4 * 1.6)
+    # a batch of 64 sees the recipe's examples in a quarter of the steps: the cost per example is the loss's
+    big = {**recipe, "batch_size": 64, "loss": "cached_gist"}
+    assert shape_factor(recipe, big) == pytest.approx(1.6) and step_scale(recipe, big) == 0.25
+    assert own_steps(40, step_scale(recipe, big)) == 10 and own_steps(4, 0.25) == 2
 
 
 def test_a_rising_curve_grows_the_full_run_within_the_time_left() -> None:
