@@ -61,9 +61,12 @@ from embtune.trainer_args import with_trainer_args
 log = logging.getLogger("embtune.tune")
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-# a shortened candidate run: no test, no baselines on test, no regression sets, no model/; its length and its one
-# dev pass (at its end: a short run only ranks) come from the plan (run_length)
+# a shortened candidate run: no test, no baselines on test, no regression sets, no model/, no base guard; its length
+# and its one dev pass (at its end: a short run only ranks) come from the plan (run_length)
 SHORT_RUN = [
+    # a shortened run ranks candidates by what their training made: its checkpoint is what it reports (and is
+    # compared with the base query by query), even below the base; only the winner's full run keeps the guard
+    "trainer.keep_base_if_better=false",
     "evaluate_final=false",
     "evaluate_zero_shot=false",
     "evaluate_bm25=false",
