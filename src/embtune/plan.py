@@ -173,10 +173,13 @@ def make_plan(
     return Plan(sizes, steps, passes, minutes, ceiling, budget_minutes, asdict(costs), None, spent_minutes)
 
 
-def affordable_steps(seconds_left: float, costs: Costs, factor: float, passes: int, ceiling: int, planned: int) -> int:
-    """The longest full run (between the plan's length and the ceiling) that fits the seconds left: a winner whose
-    dev curve still rose at its last run trains longer when the search came in under its estimate."""
-    spare = seconds_left - costs.fixed_s - costs.final_extra_s - passes * costs.dev_pass_s
+def affordable_steps(
+    seconds_left: float, costs: Costs, factor: float, passes: int, ceiling: int, planned: int, reserve: float = 0.1
+) -> int:
+    """The longest full run (between the plan's length and the ceiling) that fits the seconds left, less the plan's
+    ``reserve``: a winner whose dev curve still rose at its last run trains longer when the search came in under
+    its estimate."""
+    spare = seconds_left * (1 - reserve) - costs.fixed_s - costs.final_extra_s - passes * costs.dev_pass_s
     longest = int(spare / max(costs.step_s * factor, 1e-9))
     return max(planned, min(ceiling, longest))
 
