@@ -60,7 +60,6 @@ from embtune.trainer_args import with_trainer_args
 
 log = logging.getLogger("embtune.tune")
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # a shortened candidate run: no test, no baselines on test, no regression sets, no model/, no base guard; its length
 # and its one dev pass (at its end: a short run only ranks) come from the plan (run_length)
 SHORT_RUN = [
@@ -160,7 +159,7 @@ def tune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     name, yaml_path = write_experiment(
         cfg, run_dir, recipe + winner.overrides + length, groups, winner, base_dev, metric
     )
-    search = [f"hydra.searchpath=[file://{Path(t.config_dir).resolve()}]"] if t.config_dir else []
+    search = [f"hydra.searchpath=[file://{experiment_root(cfg, run_dir).resolve()}]"]
     final = runner.final(winner, len(sizes), [f"experiment={name}", *search])
 
     # 6. Ship the winner only if its dev gain's lower bound is above 0; test figures of what ships, nothing else.
@@ -501,9 +500,10 @@ def write_experiment(
     base_dev: float,
     metric: str,
 ) -> tuple[str, Path]:
-    """conf/experiment/tuned_<dataset>_<time>.yaml (tune.config_dir/experiment/ if set), never overwriting, and a
-    copy in the run dir."""
-    root = Path(cfg.tune.config_dir) if cfg.tune.config_dir else CONF_DIR
+    """<tune dir>/experiment/tuned_<dataset>_<time>.yaml, and <tune.config_dir>/experiment/ when asked (a conf dir
+    of the user's), never overwriting, and a copy at the top of the tune dir. embtune's own conf/ is never written:
+    a tune leaves the checkout as it was."""
+    root = experiment_root(cfg, run_dir)
     stem = (
         f"tuned_{''.join(ch if ch.isalnum() else '_' for ch in str(cfg.dataset.name))}_{time.strftime('%Y%m%d_%H%M%S')}"
     )
@@ -520,13 +520,18 @@ def write_experiment(
     header = (
         f"Chosen on dev by python -m embtune.tune (run dir {run_dir}): candidate '{winner.name}', {evidence}.\n"
         f"Its full-length run, test figures and the ship decision: {run_dir}/metrics.json.\n"
-        f"Re-run: python -m embtune.train experiment={name}"
+        f"Re-run: python -m embtune.train experiment={name} hydra.searchpath=[file://{root.resolve()}]"
     )
     text = experiment_yaml(overrides, groups, header)
     path = root / "experiment" / f"{name}.yaml"
     write_text_atomic(path, text)
     write_text_atomic(run_dir / f"{name}.yaml", text)
     return name, path
+
+
+def experiment_root(cfg: DictConfig, run_dir: Path) -> Path:
+    """Where the chosen experiment goes: the user's conf dir (tune.config_dir), else the tune dir itself."""
+    return Path(cfg.tune.config_dir) if cfg.tune.config_dir else run_dir
 
 
 def finish(
