@@ -150,7 +150,7 @@ def tune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         for c in alive:
             length = run_length(own_steps(plan.steps[rung], c.scale), 1)
             runner.short(c, rung, plan, recipe + c.overrides + length + SHORT_RUN)
-    winner = runner.final_choice(ranked(cands)) if len(sizes) > 1 else cands[0]
+    winner = ranked(cands)[0] if len(sizes) > 1 else cands[0]  # the plan reserved its full run
 
     # 5. The winner in full: the plan's length, longer when its dev curve still rose and the search came in under
     #    its estimate; as an experiment YAML, run exactly as `python -m embtune.train experiment=<it>` runs it.
@@ -379,10 +379,6 @@ class Runner:
         evals = [r["eval_s"] / r["evals"] for r in made if r.get("evals")]
         per_eval = statistics.median(evals) if evals else self.costs.dev_pass_s
         return fixed + steps * step_s + passes * per_eval + (self.costs.final_extra_s if full else 0.0)
-
-    def final_choice(self, ranked: list[Candidate], plan: Plan | None = None) -> Candidate:
-        """The best candidate that finished a run (the plan reserved its full run)."""
-        return ranked[0]
 
     def short(self, c: Candidate, rung: int, plan: Plan, overrides: list[str]) -> None:
         self._register(c)
