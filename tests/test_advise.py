@@ -11,7 +11,7 @@ from conftest import TINY_CACHE, needs_shared_data, run_cli
 
 from embtune.advice.signals import overlap, vocabulary
 from embtune.dataset.types import RetrievalData
-from embtune.model import load_base_model
+from embtune.model.loading import load_base_model
 
 TINY = ["model=tiny", f"paths.cache_dir={TINY_CACHE}", "trainer.args.num_train_epochs=1"]
 

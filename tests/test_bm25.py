@@ -7,9 +7,9 @@ import pytest
 from conftest import SHARED_DATA, needs_shared_data
 from rank_bm25 import BM25Okapi
 
-from embtune.bm25 import BM25Index, word_tokenizer
+from embtune.dataset.bm25 import BM25Index, word_tokenizer
+from embtune.dataset.mining import mine_bm25_negatives
 from embtune.dataset.types import RetrievalData
-from embtune.mining import mine_bm25_negatives
 
 DOCS = [
     "subscriber attrition rose after the price change",
@@ -72,7 +72,7 @@ def test_bad_window_is_a_clear_error() -> None:
 
 
 def test_stem_tokenizer_drops_stopwords_and_stems() -> None:
-    from embtune.bm25 import stem_tokenizer
+    from embtune.dataset.bm25 import stem_tokenizer
 
     assert stem_tokenizer("The subscribers were cancelling their renewals") == ["subscrib", "cancel", "renew"]
 
@@ -118,7 +118,7 @@ def test_top_k_indices_match_rank_row_by_row() -> None:
 
 def test_mining_in_small_blocks_equals_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory bound: queries scored a block at a time give exactly the negatives of one big block."""
-    import embtune.bm25 as bm25
+    import embtune.dataset.bm25 as bm25
 
     whole = mine_bm25_negatives(_data(), "train", range_max=8, num_negatives=3)
     monkeypatch.setattr(bm25, "SCORE_BLOCK_BYTES", 8 * len(DOCS))  # one query per block

@@ -51,7 +51,7 @@ def test_defaults_are_minilm_mnrl_pairs_on_embedded_data(compose_cfg) -> None:
     assert cfg.data_format.name == "pairs"
     assert cfg.dataset.source.files.train.endswith("embtune/builtin_data/default/train.jsonl")
     assert cfg.run_name == "minilm_default_mnrl_pairs"  # model, dataset, loss, format: the run-dir rule
-    assert cfg.logger._target_ == "embtune.logger.Logger"
+    assert cfg.logger._target_ == "embtune.run.tracking.Logger"
 
 
 def test_seed_trainer_arguments(compose_cfg) -> None:
@@ -88,7 +88,7 @@ def test_logger_wandb_is_offline_by_default(compose_cfg, monkeypatch) -> None:
     monkeypatch.delenv("WANDB_MODE", raising=False)
     cfg = compose_cfg("logger=wandb")
     assert cfg.logger.mode == "offline"
-    assert cfg.logger._target_ == "embtune.logger.WandbLogger"
+    assert cfg.logger._target_ == "embtune.run.tracking.WandbLogger"
 
 
 def test_optuna_search_space(compose_cfg) -> None:
@@ -99,7 +99,7 @@ def test_optuna_search_space(compose_cfg) -> None:
 
 def test_step_intervals_may_be_fractions_but_counts_must_be_whole() -> None:
     from embtune.errors import EmbtuneError
-    from embtune.trainer import check_counts
+    from embtune.training.trainer import check_counts
 
     check_counts({"logging_steps": 0.1, "eval_steps": 0.25, "save_steps": 0.5, "per_device_train_batch_size": 8})
     for bad in ({"per_device_train_batch_size": 0.5}, {"eval_steps": 0}, {"gradient_accumulation_steps": -1}):

@@ -8,7 +8,7 @@ import pytest
 from conftest import CONF_DIR, SHARED_DATA, needs_shared_data, write_jsonl
 from omegaconf import OmegaConf
 
-from embtune.data_format import build_rows
+from embtune.dataset.formats import build_rows
 from embtune.dataset.sources import load_beir, load_pairs
 from embtune.dataset.splits import carve_dev_split
 from embtune.errors import EmbtuneError

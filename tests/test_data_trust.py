@@ -11,12 +11,12 @@ import pytest
 from conftest import CONF_DIR, run_cli, write_jsonl
 from omegaconf import OmegaConf
 
-from embtune.data_format import build_rows
 from embtune.dataset.checks import build_report, enforce
+from embtune.dataset.formats import build_rows
+from embtune.dataset.quality import count_words, filter_split
 from embtune.dataset.sources import load_beir, load_pairs
 from embtune.dataset.splits import carve_dev_split
 from embtune.errors import EmbtuneError
-from embtune.quality import count_words, filter_split
 
 FORMAT = {name: OmegaConf.load(CONF_DIR / "data_format" / f"{name}.yaml") for name in ("scored", "binary", "pairs")}
 
@@ -245,7 +245,7 @@ def test_strict_mode_stops_on_leakage_through_the_cli(tmp_path: Path) -> None:
 
 
 def test_mining_adds_to_the_files_own_negatives(compose_cfg, tmp_path: Path) -> None:
-    from embtune.pipeline import prepare_data
+    from embtune.dataset.prepared import prepare_data
 
     words = "churn attrition renewal invoice tariff roaming billing cohort retention upgrade".split()
     rows = [{"query": f"{w} question {i}", "document": f"{w} answer {i} text", "label": 1} for i, w in enumerate(words)]

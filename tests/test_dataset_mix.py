@@ -11,7 +11,8 @@ import pytest
 from conftest import TINY_CACHE, run_cli
 
 from embtune.errors import EmbtuneError
-from embtune.train import check_choices, train
+from embtune.train import train
+from embtune.training.choices import check_choices
 
 TINY = ["model=tiny", "trainer=debug", "evaluate_bm25=false", "save_model=false"]
 

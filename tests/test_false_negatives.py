@@ -12,7 +12,7 @@ from conftest import TINY_CACHE, only_run_dir, run_cli, write_jsonl
 from datasets import Dataset
 from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 
-from embtune.batching import JudgedBatchSampler, batch_sampler, conflicts, judged_texts
+from embtune.dataset.samplers import JudgedBatchSampler, batch_sampler, conflicts, judged_texts
 from embtune.dataset.sources import load_pairs
 from embtune.errors import EmbtuneError
 

@@ -14,14 +14,14 @@ import torch
 from conftest import ROOT, TINY_CACHE, run_cli
 from omegaconf import OmegaConf
 
-from embtune.data_format import build_rows
+from embtune.dataset.formats import build_rows
+from embtune.dataset.mining import mine_dense_negatives
 from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
-from embtune.loss import build_loss
-from embtune.mining import mine_dense_negatives
-from embtune.model import load_base_model
+from embtune.model.loading import load_base_model
 from embtune.train import train
-from embtune.trainer import column_prompts
+from embtune.training.losses import build_loss
+from embtune.training.trainer import column_prompts
 
 TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}"]
 
@@ -100,7 +100,7 @@ def test_second_round_mining_uses_the_saved_model(compose_cfg, tmp_path: Path, c
     model.save(str(saved))
     common = dict(range_max=10, num_negatives=2, relative_margin=None)
     data = _toy()
-    with caplog.at_level("INFO", logger="embtune.mining"):
+    with caplog.at_level("INFO", logger="embtune.dataset.mining"):
         second = mine_dense_negatives(data, "train", cfg.model, cfg.paths.cache_dir, model_path=str(saved), **common)
     # one closing line: what was mined, with which model, in how long, and how many queries came up short
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dense mining")]

@@ -1,4 +1,4 @@
-"""scripts/make_keyword_set.py, the builder of the keyword-query evaluation sets: relevance by the keywords or by an
+"""benchmarks/make_keyword_set.py, the builder of the keyword-query evaluation sets: relevance by the keywords or by an
 annotator model's meaning, judgements a share of the relevant documents, nothing overwritten."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from embtune.tiny_model import build_tiny_model
+from embtune.model.tiny import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = [[f"{name}{i}" for i in range(6)] for name in ("cardio", "neuro", "onco", "immuno", "renal", "hepato")]

@@ -11,12 +11,12 @@ from conftest import TINY_CACHE, run_cli
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
 
+from embtune.dataset.prepared import load_data
 from embtune.errors import EmbtuneError
-from embtune.evaluator import EvalInputs, build_evaluator, evaluate_model, evaluate_per_dim
-from embtune.loss import build_loss
-from embtune.pipeline import load_data
-from embtune.tiny_model import build_tiny_model
+from embtune.evaluation.evaluators import EvalInputs, build_evaluator, evaluate_model, evaluate_per_dim
+from embtune.model.tiny import build_tiny_model
 from embtune.train import train
+from embtune.training.losses import build_loss
 
 TINY = ["model=tiny", "trainer=debug", "evaluate_bm25=false", "save_model=false"]
 

@@ -17,10 +17,10 @@ from sentence_transformers import SentenceTransformer
 from test_selection import _lexical_data
 
 from embtune.errors import EmbtuneError
-from embtune.merge import interpolate
-from embtune.model import weights_sha256
-from embtune.regression import regression_sets
-from embtune.tiny_model import build_tiny_model
+from embtune.evaluation.regression import regression_sets
+from embtune.model.loading import weights_sha256
+from embtune.model.tiny import build_tiny_model
+from embtune.training.merge import interpolate
 
 
 def _sts_dir(tmp: Path) -> Path:
@@ -144,9 +144,10 @@ def test_push_without_the_hub_is_one_clear_line(tmp_path: Path) -> None:
 def test_merge_choices_fail_before_anything_loads(compose_cfg, tmp_path: Path) -> None:
     from hydra.utils import instantiate
 
+    from embtune.dataset.prepared import load_data
     from embtune.errors import user_error
-    from embtune.pipeline import build_evaluation, load_data
-    from embtune.train import check_choices
+    from embtune.evaluation.baselines import build_evaluation
+    from embtune.training.choices import check_choices
 
     for bad, match in (
         ("merge.pick=foo", "merge.pick='foo'"),

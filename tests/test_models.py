@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import TINY_CACHE
 
-from embtune import model as models
 from embtune.errors import EmbtuneError
-from embtune.model import OfflinePackage, resolve_model, weights_sha256
-from embtune.tiny_model import build_tiny_model
+from embtune.model.loading import OfflinePackage, resolve_model, weights_sha256
+from embtune.model.loading import loading as models
+from embtune.model.tiny import build_tiny_model
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -9,10 +9,10 @@ from conftest import CONF_DIR, SHARED_DATA, needs_shared_data, run_cli, write_js
 from datasets import load_from_disk
 from omegaconf import OmegaConf
 
+from embtune.dataset.mining import mine_cached
+from embtune.dataset.quality import dropped_counts, filter_split
 from embtune.dataset.sources import load_pairs
 from embtune.dataset.types import RetrievalData
-from embtune.mining import mine_cached
-from embtune.quality import dropped_counts, filter_split
 
 
 def _prepare(tmp_path: Path, *args: str) -> tuple[Path, dict]:
@@ -37,7 +37,7 @@ def test_quality_filter_counts_every_rule(tmp_path: Path) -> None:
         {"query": "OK query here", "positive": "A perfectly fine passage with enough words"},
     ]
     data = load_pairs("q", {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))})
-    # fixed counts (the relative defaults are tested in tests/unit/test_pure_quality.py)
+    # fixed counts (the relative defaults are tested in tests/unit/dataset/test_quality.py)
     fixed = _quality(min_query_words=2, min_positive_words=5, keyword_query_words=0, max_drop=None)
     filtered, report = filter_split(data, "train", fixed)
     assert report.pop("thresholds")["min_query_words"] == 2
@@ -120,7 +120,7 @@ def test_prepare_scifact_triplets_jsonl(tmp_path: Path) -> None:
 def test_dense_mining_with_the_tiny_model_excludes_positives(compose_cfg) -> None:
     from hydra.utils import instantiate
 
-    from embtune.mining import mine_dense_negatives
+    from embtune.dataset.mining import mine_dense_negatives
 
     cfg = compose_cfg("model=tiny", "mining=dense")
     data = _toy()
@@ -139,7 +139,7 @@ def test_dense_mining_with_the_tiny_model_excludes_positives(compose_cfg) -> Non
 
 def test_dense_mining_with_faiss_finds_the_same_negatives(compose_cfg, tmp_path: Path) -> None:
     """The large-corpus path (faiss-cpu index, small search batches, embeddings cached) mines what exact search does."""
-    from embtune.mining import mine_dense_negatives
+    from embtune.dataset.mining import mine_dense_negatives
 
     cfg = compose_cfg("model=tiny", "mining=dense")
     common = dict(range_max=10, num_negatives=2, relative_margin=None)
@@ -173,7 +173,7 @@ def test_prepare_cli_dense_mining_with_the_tiny_model(tmp_path: Path) -> None:
 
 
 def test_a_positive_the_filter_drops_never_becomes_a_negative(compose_cfg, tmp_path: Path) -> None:
-    from embtune.pipeline import prepare_data
+    from embtune.dataset.prepared import prepare_data
 
     rows = [
         {"query": f"billing question {i}", "positive": f"billing answer passage number {i} for you"} for i in range(12)

@@ -91,7 +91,7 @@ def _pickled_model(tmp: Path) -> Path:
     import torch
     from safetensors.torch import load_file
 
-    from embtune.tiny_model import build_tiny_model
+    from embtune.model.tiny import build_tiny_model
 
     model = build_tiny_model(tmp / "pickled")
     state = load_file(model / "model.safetensors")

@@ -13,8 +13,8 @@ from conftest import TINY_CACHE, only_run_dir, run_cli
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from wandb_reader import read_run
 
-from embtune.redact import REDACTED, is_secret_name, redact, redact_argv, redact_text
 from embtune.run.hydra_hooks import RedactHydraRecord
+from embtune.run.redact import REDACTED, is_secret_name, redact, redact_argv, redact_text
 
 SECRETS = ("sk-SECRET-1", "sk-SECRET-2", "sk-SECRET-3", "sk-SECRET-4")
 

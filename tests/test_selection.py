@@ -12,9 +12,9 @@ import pytest
 from conftest import ROOT, TINY_CACHE, run_cli, write_jsonl
 
 from embtune.dataset.sources import load_pairs
-from embtune.evaluator import subsample_corpus
-from embtune.model import weights_sha256
-from embtune.selection import select
+from embtune.evaluation.evaluators import subsample_corpus
+from embtune.model.loading import weights_sha256
+from embtune.training.selection import select
 
 
 def _lexical_data(tmp: Path) -> list[str]:

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 
 def _write(sweep: str) -> None:
-    from embtune.sweep_summary import write_summary
+    from embtune.search.sweep_summary import write_summary
 
     for _ in range(6):
         write_summary(Path(sweep))

@@ -10,7 +10,7 @@ import pytest
 from conftest import TINY_CACHE, run_cli
 from wandb_reader import read_run
 
-from embtune.tiny_model import build_tiny_model
+from embtune.model.tiny import build_tiny_model
 
 TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}", "evaluate_bm25=false", "save_model=false"]
 

@@ -9,9 +9,9 @@ import pytest
 from conftest import TINY_CACHE, only_run_dir, run_cli, write_jsonl
 from sentence_transformers import SentenceTransformer
 
-from embtune.model import weights_sha256
+from embtune.model.loading import weights_sha256
 from embtune.train import train
-from embtune.trainer import column_prompts
+from embtune.training.trainer import column_prompts
 
 TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import CLI_ENV, ROOT, TINY_CACHE, run_cli
 
-from embtune.model import weights_sha256
+from embtune.model.loading import weights_sha256
 
 TINY = ["model=tiny", "trainer=debug", f"paths.cache_dir={TINY_CACHE}", "trainer.args.max_steps=6", "regression=none"]
 

@@ -1,6 +1,6 @@
 """embtune: Hydra-configured fine-tuning of sentence-embedding models with sentence-transformers."""
 
-from embtune.resolvers import register_resolvers
+from embtune.config.resolvers import register_resolvers
 
 __version__ = "0.1.0"
 

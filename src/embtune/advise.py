@@ -23,15 +23,17 @@ from embtune.advice.cost import full_run_steps, measure_models, model_costs
 from embtune.advice.decide import recommend
 from embtune.advice.pilot import dev_scores, fit_curve, predict, run_pilot
 from embtune.advice.report import summary, write_advice
-from embtune.data_format import build_rows
+from embtune.config.paths import CONF_DIR
+from embtune.dataset.formats import build_rows
+from embtune.dataset.prepared import data_splits, prepare_data
 from embtune.errors import EmbtuneError
-from embtune.evaluator import evaluate_bm25
-from embtune.loss import check_loss_accepts_format
-from embtune.model import load_base_model
-from embtune.per_query import paired_interval
-from embtune.pipeline import build_evaluation, data_splits, prepare_data
+from embtune.evaluation.baselines import build_evaluation
+from embtune.evaluation.evaluators import evaluate_bm25, evaluator_needs
+from embtune.evaluation.per_query import paired_interval
+from embtune.model.loading import load_base_model
 from embtune.run.console_guard import guarded
 from embtune.run.failure import run_or_fail
+from embtune.training.losses import check_loss_accepts_format
 
 log = logging.getLogger("embtune.advise")
 
@@ -45,7 +47,8 @@ def advise(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 1. The run you would launch: its data (quality filter, mining, checks), model and dev evaluator. A
     #    max_train_queries cut asks "what if only this many queries were labeled".
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
-    prepared = prepare_data(cfg, splits=data_splits(cfg))
+    held_out = evaluator_needs(cfg.evaluator, "negatives")  # held-out negatives too
+    prepared = prepare_data(cfg, data_splits(held_out), held_out)
     if not prepared.data.qrels.get("train"):
         raise EmbtuneError(
             f"advise measures retrieval data (queries with relevant documents), and dataset '{prepared.data.name}' "
@@ -136,7 +139,7 @@ def compose_model(cfg: DictConfig, name: str) -> DictConfig:
     return compose(config_name=HydraConfig.get().job.config_name, overrides=[f"model={name}"]).model
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="advise")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="advise")
 def main(cfg: DictConfig) -> None:
     """Hydra entrypoint: the advice in the run dir; a bad input ends with one `error:` line and FAILED."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)

@@ -16,91 +16,30 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from embtune import per_query
-from embtune.adapter import is_adapter_dir, load_adapter_model
-from embtune.card import add_to_card
+from embtune.config.paths import CONF_DIR
+from embtune.dataset.mining import mine_cached
+from embtune.dataset.prepared import combine_negatives, load_data
 from embtune.dataset.splits import evaluation_split
 from embtune.errors import EmbtuneError
-from embtune.evaluator import evaluator_needs
-from embtune.loss import matryoshka_dims
-from embtune.merge import check_merge, ship_merge
-from embtune.mining import mine_cached
-from embtune.model import ResolvedModel, load_base_model, load_model, resolve_model, weights_sha256
-from embtune.pipeline import baselines, build_evaluation, combine_negatives, evaluate_shipped, load_data, record
-from embtune.regression import Regression
+from embtune.evaluation import per_query
+from embtune.evaluation.baselines import baselines, build_evaluation, evaluate_shipped
+from embtune.evaluation.evaluators import evaluator_needs
+from embtune.evaluation.regression import Regression
+from embtune.evaluation.tables import format_table
+from embtune.model.adapters import is_adapter_dir, load_adapter_model
+from embtune.model.loading import ResolvedModel, load_base_model, load_model, resolve_model, weights_sha256
+from embtune.report.card import add_to_card
+from embtune.run.adopt import adopt_run_config, explicit_model
 from embtune.run.console_guard import guarded
 from embtune.run.disk import save_dir_atomic, writing
 from embtune.run.failure import job_overrides, run_or_fail
-from embtune.run.legacy import upgrade
-from embtune.run.record import run_info
+from embtune.run.record import run_info, write_results
+from embtune.training.losses import matryoshka_dims
+from embtune.training.merge import check_merge, ship_merge
 
 log = logging.getLogger("embtune.eval")
-
-
-def adopt_run_config(cfg: DictConfig) -> DictConfig:
-    """With ``model_path`` a training run dir: take its model (and dataset) config from its Hydra record."""
-    if not cfg.model_path:
-        return cfg
-    run_dir = Path(cfg.model_path)
-    record = run_dir / ".hydra" / "config.yaml"
-    if not record.is_file():
-        return cfg
-    if not (run_dir / "model").is_dir():
-        raise EmbtuneError(f"{run_dir} is a run dir without a saved model/ (trained with save_model=false?).")
-    run_cfg = OmegaConf.create(upgrade(OmegaConf.to_container(OmegaConf.load(record)), resolved=False))
-    adopted = ["model", "evaluator", "mining", "loss", *(["dataset"] if cfg.use_run_dataset else [])]
-    if foreign := foreign_targets({k: OmegaConf.to_container(run_cfg[k]) for k in adopted if k in run_cfg}):
-        raise EmbtuneError(
-            f"{record} names code outside embtune and the libraries it builds on ({foreign[0]}): evaluating it would "
-            "run that code, and a run's record never grants that. Fix: evaluate the model dir itself "
-            f"(model_path={run_dir / 'model'} model=<its base config>) after checking the record."
-        )
-    # remote code runs only when this command says so (model.trust_remote_code=true): a record never grants it
-    asked = bool(cfg.model.get("trust_remote_code", False))
-    if bool(run_cfg.model.get("trust_remote_code", False)) and not asked:
-        raise EmbtuneError(
-            f"{run_dir} was trained with model.trust_remote_code=true: evaluating it runs the Python code its model "
-            "carries, and a run's record never grants that. Fix: if you trust who made this run, add "
-            "model.trust_remote_code=true to this command."
-        )
-    with open_dict(cfg):
-        cfg.model = run_cfg.model
-        cfg.model.trust_remote_code = asked
-        cfg.evaluator = run_cfg.evaluator
-        cfg.mining = run_cfg.mining
-        if "loss" in run_cfg:  # Matryoshka dims: per-dimension figures as the run reported them
-            cfg.loss = run_cfg.loss
-        if cfg.use_run_dataset:
-            cfg.dataset = run_cfg.dataset
-            cfg.seed = run_cfg.seed  # the same dev split carved from train (what merge=interpolate picks on)
-        cfg.model_path = str(run_dir / "model")
-    return cfg
-
-
-# the packages embtune's own configs build objects from (conf/**/_target_)
-TRUSTED_TARGETS = ("embtune.", "sentence_transformers.", "transformers.", "peft.", "torch.", "hydra.utils.")
-
-
-def foreign_targets(node: Any, where: str = "") -> list[str]:
-    """``key._target_: target`` of every ``_target_`` in ``node`` outside ``TRUSTED_TARGETS``."""
-    found: list[str] = []
-    if isinstance(node, dict):
-        target = node.get("_target_")
-        if target is not None and not str(target).startswith(TRUSTED_TARGETS):
-            found.append(f"{where or '.'}._target_: {target}")
-        for k, v in node.items():
-            found += foreign_targets(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            found += foreign_targets(v, f"{where}[{i}]")
-    return found
-
-
-def explicit_model() -> bool:
-    """Whether the command line chose model=... (a plain model dir does not say which base it came from)."""
-    return HydraConfig.initialized() and any(o.startswith("model=") for o in HydraConfig.get().overrides.task)
 
 
 def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
@@ -128,7 +67,8 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             )
     evaluation = build_evaluation(cfg, data, negatives, with_dev=merging)
     base, resolved = load_base_model(cfg.model, cfg.paths.cache_dir) if cfg.evaluate_zero_shot else (None, None)
-    metrics, _ = baselines(cfg, data, evaluation, base, resolved)
+    dims = matryoshka_dims(cfg.loss) if "loss" in cfg else None  # a Matryoshka run: each dimension too
+    metrics, _ = baselines(cfg, data, evaluation, base, resolved, dims)
     regression = Regression.measure_base(cfg, base, resolved) if base is not None else None
     models: dict[str, Any] = {}
     merged = None
@@ -147,9 +87,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             else load_model(OmegaConf.merge(cfg.model, {"max_seq_length": None}), tuned)
         )
         model, merged = ship_merge(cfg, model, evaluation.dev, regression.sets if regression else [], out_dir)
-        metrics, queries = evaluate_shipped(
-            metrics, model, evaluation, dims=matryoshka_dims(cfg.loss) if "loss" in cfg else None
-        )
+        metrics, queries = evaluate_shipped(metrics, model, evaluation, dims=dims)
         per_query.write(out_dir, metrics["main_metric"], {evaluation.split or "evaluation": queries})
         if regression is not None and (block := regression.block(model)):
             metrics["regression"] = block
@@ -166,11 +104,11 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             save_dir_atomic(lambda tmp: model.save(str(tmp)), out_dir / "model")
         recipe = {"base": cfg.model.name_or_path, "mixed with": cfg.model_path, "alpha": merged["picked"]}
         add_to_card(out_dir / "model", metrics, info, recipe, command="embtune.eval")
-    record(out_dir, metrics, info)
+    write_results(out_dir, metrics, info, format_table(metrics))
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entrypoint; one-line error and FAILED on bad input."""
     out_dir = Path(HydraConfig.get().runtime.output_dir)

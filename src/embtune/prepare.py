@@ -3,7 +3,7 @@
     python -m embtune.prepare dataset=scifact data_format=triplets mining=bm25 paths.data_dir=../shared/data
 
 Writes the rows (HF ``save_to_disk`` or JSONL) and ``stats.json`` into its run dir; train.py runs the
-same stage (pipeline.prepare_data) in memory.
+same stage (dataset.prepared.prepare_data) in memory.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from datasets import DatasetDict
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from embtune.config.paths import CONF_DIR
+from embtune.dataset.prepared import PreparedData, prepare_data
 from embtune.errors import EmbtuneError
-from embtune.pipeline import PreparedData, prepare_data
 from embtune.run.console_guard import guarded
 from embtune.run.failure import run_or_fail
 from embtune.run.files import write_json_atomic
@@ -38,7 +39,7 @@ def save_prepared(prepared: PreparedData, out_dir: Path, save_format: str) -> No
     write_json_atomic(out_dir / "stats.json", prepared.stats)
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="prepare")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="prepare")
 def main(cfg: DictConfig) -> None:
     """Hydra entrypoint: prepare, save, print the summary; FAILED + one-line error on bad input."""
     out_dir = Path(HydraConfig.get().runtime.output_dir)

@@ -18,9 +18,9 @@ from omegaconf import DictConfig
 
 from embtune.advice.pilot import pilot_config
 from embtune.errors import EmbtuneError
-from embtune.loss import build_loss
-from embtune.model import load_base_model
-from embtune.trainer import fine_tune
+from embtune.model.loading import load_base_model
+from embtune.training.losses import build_loss
+from embtune.training.trainer import fine_tune
 
 log = logging.getLogger(__name__)
 

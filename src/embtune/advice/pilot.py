@@ -18,13 +18,13 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 from tqdm.auto import tqdm
 
-from embtune import per_query
-from embtune.data_format import build_rows
+from embtune.dataset.formats import build_rows
 from embtune.dataset.types import RetrievalData
-from embtune.evaluator import evaluate_model
-from embtune.loss import build_loss
+from embtune.evaluation import per_query
+from embtune.evaluation.evaluators import evaluate_model
 from embtune.run.files import write_json_atomic
-from embtune.trainer import fine_tune
+from embtune.training.losses import build_loss
+from embtune.training.trainer import fine_tune
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from embtune.advice.pilot import predict
+from embtune.report.plots import figure
 from embtune.run.files import write_json_atomic, write_text_atomic
 
 
@@ -109,43 +110,34 @@ def _num(v: float | None, digits: int = 4) -> str:
 def plot(advice: dict[str, Any], path: Path) -> None:
     """Dev metric against training examples (log2 axis): pilot points, the fit extended to twice the data with the
     gain interval as a band, zero-shot and BM25 as horizontal lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     f, points = advice["forecast"], advice["pilot"]
     xs = [p["examples"] for p in points]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    grid = np.geomspace(max(min(xs) / 1.5, 1), max(xs) * 2, 50)
-    line = np.array([predict(f["fit"], x) for x in grid])
-    ax.plot(grid, line, color="C0", lw=1.5, label="fit: a + b log2(examples)")
-    if f["interval"]:
-        lo, hi = (v - f["gain"] for v in f["interval"])  # the gain's interval, around the fit
-        ax.fill_between(
-            grid,
-            line + lo,
-            line + hi,
-            color="C0",
-            alpha=0.15,
-            label=f"{f['interval_share']:.0%} interval (paired bootstrap)",
-        )
-    ax.plot(xs, [p["dev"] for p in points], "o", color="C0", label="pilot (bounded budget)")
-    for x, p in zip(xs, points, strict=True):
-        ax.annotate(
-            f"{p['dev']:.3f}", (x, p["dev"]), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8
-        )
-    ax.axhline(f["zero_shot_dev"], color="C2", ls="--", label=f"zero-shot {f['zero_shot_dev']:.3f}")
-    if (bm25 := advice["signals"]["dev"].get("bm25")) is not None:
-        ax.axhline(bm25, color="C3", ls=":", label=f"BM25 {bm25:.3f}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("training examples (log2)")
-    ax.set_ylabel(f"{advice['metric']} on dev")
-    ax.set_title(f"{advice['dataset']} / {advice['model_choice']}: {advice['recommendation']['verdict']}")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{id(fig)}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    with figure(path, figsize=(7, 4.2), dpi=110) as (fig, ax):
+        grid = np.geomspace(max(min(xs) / 1.5, 1), max(xs) * 2, 50)
+        line = np.array([predict(f["fit"], x) for x in grid])
+        ax.plot(grid, line, color="C0", lw=1.5, label="fit: a + b log2(examples)")
+        if f["interval"]:
+            lo, hi = (v - f["gain"] for v in f["interval"])  # the gain's interval, around the fit
+            ax.fill_between(
+                grid,
+                line + lo,
+                line + hi,
+                color="C0",
+                alpha=0.15,
+                label=f"{f['interval_share']:.0%} interval (paired bootstrap)",
+            )
+        ax.plot(xs, [p["dev"] for p in points], "o", color="C0", label="pilot (bounded budget)")
+        for x, p in zip(xs, points, strict=True):
+            ax.annotate(
+                f"{p['dev']:.3f}", (x, p["dev"]), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8
+            )
+        ax.axhline(f["zero_shot_dev"], color="C2", ls="--", label=f"zero-shot {f['zero_shot_dev']:.3f}")
+        if (bm25 := advice["signals"]["dev"].get("bm25")) is not None:
+            ax.axhline(bm25, color="C3", ls=":", label=f"BM25 {bm25:.3f}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("training examples (log2)")
+        ax.set_ylabel(f"{advice['metric']} on dev")
+        ax.set_title(f"{advice['dataset']} / {advice['model_choice']}: {advice['recommendation']['verdict']}")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)

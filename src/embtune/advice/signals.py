@@ -9,9 +9,9 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
-from embtune.bm25 import stem_tokenizer
+from embtune.dataset.bm25 import stem_tokenizer
+from embtune.dataset.quality import dropped_counts
 from embtune.dataset.types import RetrievalData
-from embtune.quality import dropped_counts
 
 _WORD = re.compile(r"[^\W\d_]{2,}")  # letters only: numbers and codes are not vocabulary
 

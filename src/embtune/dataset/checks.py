@@ -9,9 +9,9 @@ import logging
 import re
 from typing import Any
 
+from embtune.dataset.quality import dropped_counts
 from embtune.dataset.types import RetrievalData
 from embtune.errors import EmbtuneError
-from embtune.quality import dropped_counts
 
 log = logging.getLogger("embtune.dataset.checks")
 

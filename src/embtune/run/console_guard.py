@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 
-from embtune.redact import known_secrets, scrub
+from embtune.run.redact import known_secrets, scrub
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 from hydra.errors import CompactHydraException
 
 from embtune.errors import EmbtuneError, user_error
-from embtune.redact import redact_argv, scrub
+from embtune.run.redact import redact_argv, scrub
 
 T = TypeVar("T")
 

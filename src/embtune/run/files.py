@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from embtune.redact import scrub
+from embtune.run.redact import scrub
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -25,10 +25,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from embtune.errors import EmbtuneError
-from embtune.redact import add_secrets, redact, redact_argv, redact_text
 from embtune.run.console_guard import guard_console
 from embtune.run.files import write_text_atomic
 from embtune.run.lock import lock_run_dir, release_run_dir
+from embtune.run.redact import add_secrets, redact, redact_argv, redact_text
 
 _RUN_NAME_FIX = "Fix: pick a plain name, e.g. run_name=my_experiment (no '/', '\\', '..', NUL, no leading '-' or '.')."
 

@@ -12,10 +12,57 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from hydra._internal.utils import _locate
 from omegaconf import OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
-MOVED_TARGETS = {"embtune.data.": "embtune.dataset.sources."}
+from embtune.config.paths import BUILTIN_DATA_DIR, CONF_DIR
+
+# module prefixes of recorded ``_target_``s -> where they live today: the dataset package (v1), then the
+# redesign into packages that mirror the pipeline (config/, dataset/, model/, training/, evaluation/, search/,
+# report/, run/)
+MOVED_TARGETS = {
+    "embtune.data.": "embtune.dataset.sources.",
+    **{
+        f"embtune.{old}.": f"embtune.{new}."
+        for old, new in {
+            "resolvers": "config.resolvers",
+            "needs": "config.needs",
+            "trainer_args": "config.trainer_args",
+            "data_format": "dataset.formats",
+            "quality": "dataset.quality",
+            "mining": "dataset.mining",
+            "bm25": "dataset.bm25",
+            "batching": "dataset.samplers",
+            "model": "model.loading",
+            "adapter": "model.adapters",
+            "tiny_model": "model.tiny",
+            "trainer": "training.trainer",
+            "loss": "training.losses",
+            "selection": "training.selection",
+            "merge": "training.merge",
+            "dataset_mix": "training.mixes",
+            "evaluator": "evaluation.evaluators",
+            "regression": "evaluation.regression",
+            "per_query": "evaluation.per_query",
+            "metrics_table": "evaluation.tables",
+            "cache": "evaluation.cache",
+            "search": "search.space",
+            "plan": "search.plan",
+            "sweep_summary": "search.sweep_summary",
+            "card": "report.card",
+            "curves": "report.curves",
+            "redact": "run.redact",
+            "logger": "run.tracking",
+        }.items()
+    },
+}
+# the embedded default data's place before it moved into dataset/ (resolved paths in config.json)
+MOVED_DATA = "/embtune/builtin_data/"
+# today's packages: a target already under one of them is current (``embtune.model.`` was a module, is a package)
+CURRENT_PACKAGES = tuple(
+    f"embtune.{p}."
+    for p in ("config", "dataset", "model", "training", "evaluation", "search", "report", "run", "advice")
+)
 ADDED_GROUPS = ("regression", "merge", "dataset_mix")  # config groups a v1 record cannot hold
 OPTION_GROUPS = ("mining", "loss", "data_format")  # groups whose options name themselves (``name``)
 EVALUATOR_KINDS = {
@@ -36,12 +83,24 @@ def _group(group: str, option: str) -> dict[str, Any]:
     return OmegaConf.to_container(cfg)  # type: ignore[return-value]
 
 
+def _resolves(target: str) -> bool:
+    """Whether a dotted name imports today (``embtune.model.X`` may be a v2 function or a v3 module)."""
+    try:
+        _locate(target)
+    except Exception:
+        return False
+    return True
+
+
 def _retarget(node: Any) -> Any:
     if isinstance(node, dict):
         return {k: _retarget(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_retarget(v) for v in node]
-    if isinstance(node, str):
+    if isinstance(node, str) and MOVED_DATA in node and not Path(node).exists():
+        moved = BUILTIN_DATA_DIR / node.split(MOVED_DATA, 1)[1]  # the embedded data, recorded at its old place
+        return str(moved) if moved.exists() else node
+    if isinstance(node, str) and not (node.startswith(CURRENT_PACKAGES) and _resolves(node)):
         for old, new in MOVED_TARGETS.items():
             if node.startswith(old):
                 return new + node[len(old) :]
@@ -84,7 +143,7 @@ def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, An
             fmt["rows"]["negatives_per_pair"] = fmt.get("negatives_per_pair")
     quality = config.get("quality")
     if isinstance(quality, dict) and "_target_" not in quality:
-        quality["_target_"] = "embtune.quality.QualityFilter"
+        quality["_target_"] = "embtune.dataset.quality.QualityFilter"
     if isinstance(quality, dict) and quality.get("enabled") and "short_query_ratio" not in quality:
         # before the rules were relative to the dataset: fixed counts, every query checked against its positive, no
         # limit on the share dropped (what that run did; today's defaults may keep more, so a resume shows the diff)

@@ -9,7 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from embtune.redact import redact_argv
+from embtune.run.files import write_json_atomic
+from embtune.run.redact import redact_argv
 
 TRACKED_PACKAGES = (
     "embtune",
@@ -62,3 +63,10 @@ def run_info(**fields: Any) -> dict[str, Any]:
         "argv": redact_argv(sys.argv),
         **fields,
     }
+
+
+def write_results(run_dir: Path, metrics: dict[str, Any], info: dict[str, Any], table: str) -> None:
+    """run_info.json, the console table, then metrics.json last: its presence means "finished"."""
+    write_json_atomic(run_dir / "run_info.json", info)
+    print(table, flush=True)
+    write_json_atomic(run_dir / "metrics.json", metrics)

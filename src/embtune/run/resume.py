@@ -92,7 +92,7 @@ class ResumeGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.get("resume") or not config.resume.enabled:
             return
-        from embtune.logger import resolved_config
+        from embtune.run.tracking import resolved_config
 
         HydraConfig.instance().set_config(config)  # resolves ${hydra:...} in the job config
         try:
