@@ -49,7 +49,7 @@ def test_defaults_are_minilm_mnrl_pairs_on_embedded_data(compose_cfg) -> None:
     assert cfg.model.name_or_path == "sentence-transformers/all-MiniLM-L6-v2"
     assert cfg.loss.module._target_.endswith("MultipleNegativesRankingLoss")
     assert cfg.data_format.name == "pairs"
-    assert cfg.dataset.source.files.train.endswith("embtune/builtin_data/default/train.jsonl")
+    assert cfg.dataset.source.files.train.endswith("embtune/dataset/builtin_data/default/train.jsonl")
     assert cfg.run_name == "minilm_default_mnrl_pairs"  # model, dataset, loss, format: the run-dir rule
     assert cfg.logger._target_ == "embtune.run.tracking.Logger"
 

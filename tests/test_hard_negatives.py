@@ -156,5 +156,5 @@ def test_two_rounds_mine_round_two_with_round_one_model(tmp_path: Path) -> None:
 def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "TOKENIZERS_PARALLELISM": "false"}
     env.pop("ROUND1", None)
-    command = [sys.executable, f"scripts/{name}", *args]
+    command = [sys.executable, f"benchmarks/{name}", *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

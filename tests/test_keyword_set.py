@@ -18,6 +18,7 @@ from sentence_transformers import SentenceTransformer
 from embtune.model.tiny import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "make_keyword_set.py"
 TOPICS = [[f"{name}{i}" for i in range(6)] for name in ("cardio", "neuro", "onco", "immuno", "renal", "hepato")]
 FILLER = ["patients", "study", "results", "levels", "analysis", "increased", "showed", "effect"]
 
@@ -40,8 +41,7 @@ def _build(data_dir: Path, out: Path, *extra: str, cache: Path) -> subprocess.Co
     args = ["--docs", "90", "--queries", "24", "--min-df", "3", "--max-df", "60", "--min-titles", "1"]
     args += ["--judged", "0.5"]
     return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_keyword_set.py"), "--data-dir", str(data_dir), "--out", str(out),
-         *args, *extra],
+        [sys.executable, str(SCRIPT), "--data-dir", str(data_dir), "--out", str(out), *args, *extra],
         capture_output=True, text=True, check=False, env={**os.environ, "EMBTUNE_CACHE_DIR": str(cache)},
     )  # fmt: skip
 
@@ -105,7 +105,7 @@ def test_annotator_relevance_is_the_models_cosine_not_the_words(tmp_path: Path) 
 @pytest.mark.parametrize("flag", [["--weights", "1,2"], ["--data-dir", "/nonexistent"]])
 def test_bad_arguments_are_one_line(tmp_path: Path, flag: list[str]) -> None:
     _corpus(tmp_path / "data")
-    args = [sys.executable, str(ROOT / "scripts" / "make_keyword_set.py"), "--data-dir", str(tmp_path / "data"),
+    args = [sys.executable, str(SCRIPT), "--data-dir", str(tmp_path / "data"),
             "--out", str(tmp_path / "kw"), *flag]  # fmt: skip
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     assert done.returncode != 0

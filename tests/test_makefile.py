@@ -85,13 +85,11 @@ def test_help_lists_the_two_setup_commands() -> None:
 
 @pytest.mark.parametrize("path", ["a b", "it's", "C:\\x\\y", "end\\", "q\\'x", "$HOME ${oc.env:X}", "a;b $(id)", "ünï"])
 def test_run_dirs_reach_hydra_unchanged(path: str) -> None:
-    import sys
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from rerun import hydra_quote
+    from embtune.rerun import hydra_quote
 
     value = OverridesParser.create().parse_override(f"k={hydra_quote(path)}").value()
     assert OmegaConf.create({"k": value}).k == path  # resolved as the config sees it

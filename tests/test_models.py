@@ -9,8 +9,8 @@ import pytest
 from conftest import TINY_CACHE
 
 from embtune.errors import EmbtuneError
+from embtune.model import loading as models
 from embtune.model.loading import OfflinePackage, resolve_model, weights_sha256
-from embtune.model.loading import loading as models
 from embtune.model.tiny import build_tiny_model
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"

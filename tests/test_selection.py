@@ -19,7 +19,7 @@ from embtune.training.selection import select
 
 def _lexical_data(tmp: Path) -> list[str]:
     """Queries whose positive contains their words: the tiny model's base is decent and training helps fast."""
-    text = (ROOT / "src" / "embtune" / "builtin_data" / "default" / "train.jsonl").read_text()
+    text = (ROOT / "src" / "embtune" / "dataset" / "builtin_data" / "default" / "train.jsonl").read_text()
     words = sorted({w for w in text.lower().replace(".", " ").replace(",", " ").split() if w.isalpha() and len(w) > 3})
     rng = random.Random(0)
 
