@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 # Paths reach the recipes through the environment, never pasted into shell text: any legal path works
 # (spaces, quotes, `;`, `$$( )`), and embtune reads EMBTUNE_DATA_DIR as paths.data_dir. Exported to the targets
 # that read the shared data, and to all when set explicitly (so `make resume` keeps the run's own data dir).
-DATA_TARGETS := data-keyword-long train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
+DATA_TARGETS := adapt data-keyword-long train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise-scifact data-scifact bench-mining eval merge check-eval bench-scifact
 KEYWORD_DENSE ?= --judged 0.35 --queries 2500 --min-df 60 --max-df 700 --max-relevant 500 --weights 0.3,0.5,0.15,0.05
 KEYWORD_ANNOTATED ?= $(KEYWORD_DENSE) --judged 0.5 --annotator sentence-transformers/all-mpnet-base-v2 --min-score 0.3
 KEYWORD_LONG ?= $(KEYWORD_ANNOTATED) --docs 3600 --min-words 150 --queries 3300 --judged 0.6
@@ -29,7 +29,7 @@ REPO ?=
 export REPO
 
 .DEFAULT_GOAL := help
-.PHONY: data-keyword-long help install lock test test-fast test-unit lint format train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
+.PHONY: adapt data-keyword-long help install lock test test-fast test-unit lint format train train-scifact tune tune-scifact tune-keyword data-keyword tune-keyword-dense data-keyword-dense tune-keyword-annotated data-keyword-annotated train-2round advise advise-scifact data-scifact mine bench-mining eval check-eval \
 	sweep-models sweep-losses sweep-formats sweep-scifact-levers sweep-seeds wandb-sync merge push rerun resume bench-scale bench-scifact train-ddp
 
 help:  ## list the targets (set-up is just `make train` and `make test`: each installs on first use)
@@ -74,6 +74,9 @@ train: $(STAMP)  ## fine-tune all-MiniLM-L6-v2 on the embedded default data (off
 
 train-scifact: $(STAMP)  ## the SciFact recipe (MiniLM, BM25 triplets, lr 6e-5: dev-chosen, test 0.768) on the BEIR data under DATA_DIR
 	"$(PY)" -m embtune.train experiment=scifact_minilm_lr6e5 $(ARGS)
+
+adapt: $(STAMP)  ## adapt a model from a corpus alone: pseudo-queries, BM25 negatives, a teacher (hybrid), MarginMSE [ARGS="dataset=beir dataset.name=<set>"]
+	"$(PY)" -m embtune.adapt $(ARGS)
 
 tune: $(STAMP)  ## search a recipe that beats the base on dev (successive halving, paired bootstrap) on the embedded data [ARGS=...]
 	"$(PY)" -m embtune.tune experiment=default_minilm $(ARGS)

@@ -16,6 +16,8 @@ GROUPS = {
         "dataset",
         "data_format",
         "loss",
+        "teacher",
+        "generator",
         "mining",
         "quality",
         "evaluator",
@@ -38,6 +40,8 @@ GROUPS["embtune.advise"] = GROUPS["embtune.train"] - {
     "logger",
     "objective",
     "model/adapter",
+    "teacher",
+    "generator",
 } | {"advice"}
 
 

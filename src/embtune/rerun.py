@@ -73,9 +73,20 @@ def main() -> int:
         print(f"recorded run: git commit {git.get('commit')} (dirty: {git.get('dirty')})", flush=True)
     if args.resume:
         overrides += [f"hydra.run.dir={hydra_quote(str(run_dir))}", "resume.enabled=true"]
-    command = [sys.executable, "-m", "embtune.train", *overrides, *args.extra]
+    command = [sys.executable, "-m", f"embtune.{recorded_entrypoint(run_dir)}", *overrides, *args.extra]
     print("running:", " ".join(command[1:]), flush=True)
     return subprocess.call(command)
+
+
+def recorded_entrypoint(run_dir: Path) -> str:
+    """The command that made the run (its root config, as Hydra recorded it): ``adapt`` runs resume as adapt, whose
+    defaults (pseudo-queries, teacher) are not in the overrides; anything else as ``train``."""
+    hydra_record = run_dir / ".hydra" / "hydra.yaml"
+    if hydra_record.is_file():
+        name = OmegaConf.load(hydra_record).hydra.job.get("config_name")
+        if name in ("train", "adapt"):
+            return str(name)
+    return "train"
 
 
 def cli() -> None:

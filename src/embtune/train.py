@@ -29,6 +29,7 @@ from embtune.run.failure import raise_on_signals, run_or_fail, sweep_group
 from embtune.run.resume import record_config, resume_checkpoint
 from embtune.run.tracking import build_logger, finish_failed, resolved_config
 from embtune.training.choices import check_choices
+from embtune.training.distill import build_teacher, label_rows, teacher_figures
 from embtune.training.losses import build_loss, matryoshka_dims
 from embtune.training.merge import ship_merge
 from embtune.training.mixes import prepare_mix
@@ -60,6 +61,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 3. Model (offline-first, with its prompts) and loss (sentence-transformers' own class; one per dataset).
     model, resolved = load_base_model(cfg.model, cfg.paths.cache_dir)
     loss = mix.losses(data.name, build_loss(cfg.loss, model, cfg.paths.cache_dir), model)
+    # a distillation loss learns the teacher's scores of every training row (teacher/; cached like the zero-shot)
+    if (teacher := build_teacher(cfg.teacher)) is not None:
+        corpus = list(data.corpus.values())
+        rows, prepared.stats["teacher"] = label_rows(
+            prepared.rows["train"], teacher, str(cfg.loss.labels), corpus, cfg.paths.cache_dir
+        )
+        prepared.rows["train"] = rows
 
     # 4. Evaluators: dev during training (picks the checkpoint), the evaluation split (test, else dev) at the end.
     evaluation = build_evaluation(cfg, data, prepared.negatives, with_dev=bool(cfg.get("evaluate_dev", True)))
@@ -68,6 +76,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 5. Baselines on the evaluation split (BM25, the zero-shot base), and the base on dev: the step-0 point of the
     #    curves and a candidate for shipping. Zero-shot figures are cached by the weights' sha256.
     metrics, cache_hit = baselines(cfg, data, evaluation, model, resolved, matryoshka_dims(cfg.loss))
+    if teacher_block := teacher_figures(teacher, evaluation.final, metrics):  # the teacher's own figure beside them
+        metrics["teacher"] = teacher_block
     base_dev, base_dev_queries = base_on_dev(cfg, evaluation, model, resolved)
     regression = Regression.measure_base(cfg, model, resolved)  # general-purpose sets: what fine-tuning breaks
     mixed = mix.measure_base(cfg, model, resolved)  # the other sources' evaluation splits
@@ -85,13 +95,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         model,
         loss,
         rows,
-        evaluation.dev,
-        best_metric,
-        base_dev,
-        report_to,
-        checkpoint,
-        prompts,
-        prepared.judged,
+        dev=evaluation.dev,
+        best_metric=best_metric,
+        base_dev=base_dev,
+        report_to=report_to,
+        checkpoint=checkpoint,
+        prompts=prompts,
+        judged=prepared.judged,
     )
 
     # 7. Ship the base if no checkpoint beat it on dev, or a mix of both (merge/); evaluate the model shipped on the
@@ -124,9 +134,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entrypoint: runs the recipe; on failure leaves FAILED in the run dir; returns the sweep metric."""
+def run(cfg: DictConfig) -> float | None:
+    """The recipe in its run dir: on failure FAILED is left there; returns the sweep metric. (train and adapt.)"""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.resume.enabled:
         (run_dir / "FAILED").unlink(missing_ok=True)  # the interrupted attempt's marker
@@ -140,6 +149,9 @@ def main(cfg: DictConfig) -> float | None:
     log.info("run dir: %s", run_dir)
     # sweepers optimize the dev figure of the model shipped (the base when fine-tuning lost), never test
     return metrics["train"]["selected_dev_metric"]
+
+
+main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(run)
 
 
 def cli() -> None:

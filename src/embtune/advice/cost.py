@@ -63,7 +63,7 @@ def time_steps(
         model, _ = load_base_model(model_cfg, cfg.paths.cache_dir)
     sample = rows.select(range(min(len(rows), probe * steps)))
     loss = build_loss(pilot.loss, model, cfg.paths.cache_dir)
-    tuned = fine_tune(pilot, run_dir / "cost", model, loss, sample, None, None, {}, [], None)
+    tuned = fine_tune(pilot, run_dir / "cost", model, loss, sample)
     per_step = tuned.seconds / max(tuned.trainer.state.global_step, 1) * configured / probe
     how = "measured" if probe == configured else f"measured at batch {probe}, scaled to {configured}"
     return per_step, how

@@ -76,18 +76,7 @@ def run_pilot(
         rows = build_rows(share, "train", cfg.data_format, negatives)
         pilot, steps = pilot_config(cfg, len(rows), int(cfg.advice.pilot.max_steps))
         model = load()
-        tuned = fine_tune(
-            pilot,
-            run_dir / "pilot",
-            model,
-            build_loss(pilot.loss, model, cfg.paths.cache_dir),
-            rows,
-            None,
-            None,
-            {},
-            [],
-            None,
-        )
+        tuned = fine_tune(pilot, run_dir / "pilot", model, build_loss(pilot.loss, model, cfg.paths.cache_dir), rows)
         value, queries = dev_scores(model, dev, metric)
         examples = sum(len(d) for d in share.split("train").values())
         log.info(

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from embtune.dataset.checks import build_report, enforce
 from embtune.dataset.formats import build_rows, format_needs, trains_as_written
 from embtune.dataset.mining import mine_cached
+from embtune.dataset.pseudo import pseudo_queries
 from embtune.dataset.samplers import Judged, judged_texts
 from embtune.dataset.splits import carve_dev_split, evaluation_split, sample_positives
 from embtune.dataset.types import RetrievalData
@@ -37,8 +38,22 @@ class PreparedData:
 
 
 def load_data(cfg: DictConfig) -> RetrievalData:
-    """The dataset config's source, with a dev split carved from train when it has none."""
-    return carve_dev_split(instantiate(cfg.dataset.source), cfg.dataset.dev_fraction, cfg.seed)
+    """The dataset config's source (its queries replaced by pseudo-queries when a generator is configured), with a
+    dev split carved from train when it has none."""
+    data = instantiate(cfg.dataset.source)
+    generator = cfg.get("generator") or {}
+    if generator.get("build"):  # adapting from the corpus alone: the labelled train and dev queries are ignored
+        data, data.generated = pseudo_queries(
+            data, instantiate(generator.build), int(generator.min_words), float(generator.max_doc_share)
+        )
+        log.warning(
+            "generator=%s: the checkpoint is chosen on held-out pseudo-queries (dataset.dev_fraction=%s), not on "
+            "labelled ones%s",
+            generator.name,
+            cfg.dataset.dev_fraction,
+            "; test is the source's labelled test split" if data.has_split("test") else "; no labelled test split",
+        )
+    return carve_dev_split(data, cfg.dataset.dev_fraction, cfg.seed)
 
 
 def combine_negatives(source: dict[str, list[str]], mined: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -68,6 +83,8 @@ def prepare_data(
     splits = tuple(s for s in splits if s == "train" or data.has_split(s))
     fmt = cfg.data_format
     stats: dict[str, Any] = {"dataset": data.name, "fingerprint": data.fingerprint(), "format": fmt.name}
+    if data.generated:
+        stats["pseudo_queries"] = data.generated
     # mine before filtering: a positive the filter drops must still never come back as its query's negative
     negatives: dict[str, dict[str, list[str]]] = {}
     stats["mining"] = {}

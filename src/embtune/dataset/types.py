@@ -32,6 +32,7 @@ class RetrievalData:
     checks: dict[str, int] = field(default_factory=dict)
     check_examples: dict[str, str] = field(default_factory=dict)
     columns: dict[str, str] = field(default_factory=dict)  # split -> the column mapping its file was read through
+    generated: dict = field(default_factory=dict)  # pseudo-queries (generator/): what was made and dropped
 
     def pair_rows(self, split: str) -> list[Pair]:
         """The pair rows of one split; a clear error when missing or empty."""

@@ -20,16 +20,10 @@ def _training_texts() -> list[str]:
     return texts
 
 
-def build_tiny_model(path: Path, seed: int = 0, vocab_size: int = 2000, hidden_size: int = 64) -> Path:
-    """Build (once) a 2-layer BERT with mean pooling at ``path``; same seed, same weights."""
-    path = Path(path)
-    if (path / "modules.json").is_file():
-        return path
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+def _tokenizer_and_config(vocab_size: int, hidden_size: int):  # noqa: ANN202 - tokenizers/transformers types
+    """A WordPiece tokenizer learned from the embedded data and a 2-layer BERT config sized to it."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertTokenizerFast
 
     texts = _training_texts()
     if not texts:
@@ -43,7 +37,6 @@ def build_tiny_model(path: Path, seed: int = 0, vocab_size: int = 2000, hidden_s
         pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
-    torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tok.get_vocab_size(),
         hidden_size=hidden_size,
@@ -52,11 +45,26 @@ def build_tiny_model(path: Path, seed: int = 0, vocab_size: int = 2000, hidden_s
         intermediate_size=hidden_size * 2,
         max_position_embeddings=128,
     )
+    return BertTokenizerFast(tokenizer_object=tok, model_max_length=128), config
+
+
+def build_tiny_model(path: Path, seed: int = 0, vocab_size: int = 2000, hidden_size: int = 64) -> Path:
+    """Build (once) a 2-layer BERT with mean pooling at ``path``; same seed, same weights."""
+    path = Path(path)
+    if (path / "modules.json").is_file():
+        return path
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertModel
+
+    tokenizer, config = _tokenizer_and_config(vocab_size, hidden_size)
+    torch.manual_seed(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         hf_dir = Path(tmp) / "hf"
         BertModel(config).save_pretrained(hf_dir)
-        BertTokenizerFast(tokenizer_object=tok, model_max_length=128).save_pretrained(hf_dir)
+        tokenizer.save_pretrained(hf_dir)
         transformer = Transformer(str(hf_dir), max_seq_length=64)
         pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
         staged = Path(tmp) / "model"
@@ -65,5 +73,65 @@ def build_tiny_model(path: Path, seed: int = 0, vocab_size: int = 2000, hidden_s
             staged.rename(path)
         except OSError:  # another process built it first
             if not (path / "modules.json").is_file():
+                raise
+    return path
+
+
+def build_tiny_cross_encoder(path: Path, seed: int = 0, vocab_size: int = 2000, hidden_size: int = 64) -> Path:
+    """Build (once) a 2-layer BERT cross-encoder (one score per pair) at ``path``: teacher=cross_encoder in tests,
+    where no cross-encoder weights can be downloaded. Its scores mean nothing; their plumbing is what is tested."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return path
+    import torch
+    from transformers import BertForSequenceClassification
+
+    tokenizer, config = _tokenizer_and_config(vocab_size, hidden_size)
+    config.num_labels = 1
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        staged = Path(tmp) / "model"
+        BertForSequenceClassification(config).save_pretrained(staged)
+        tokenizer.save_pretrained(staged)
+        try:
+            staged.rename(path)
+        except OSError:
+            if not (path / "config.json").is_file():
+                raise
+    return path
+
+
+def build_tiny_t5(path: Path, seed: int = 0, vocab_size: int = 2000, d_model: int = 32) -> Path:
+    """Build (once) a 1-layer T5 with the tiny WordPiece vocabulary at ``path``: generator=seq2seq in tests, where no
+    doc2query weights can be downloaded. What it writes means nothing; the generation plumbing is what is tested."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return path
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tokenizer, _ = _tokenizer_and_config(vocab_size, 64)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=d_model,
+        d_kv=16,
+        d_ff=2 * d_model,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        staged = Path(tmp) / "model"
+        T5ForConditionalGeneration(config).save_pretrained(staged)
+        tokenizer.save_pretrained(staged)
+        try:
+            staged.rename(path)
+        except OSError:
+            if not (path / "config.json").is_file():
                 raise
     return path

@@ -63,7 +63,8 @@ CURRENT_PACKAGES = tuple(
     f"embtune.{p}."
     for p in ("config", "dataset", "model", "training", "evaluation", "search", "report", "run", "advice")
 )
-ADDED_GROUPS = ("regression", "merge", "dataset_mix")  # config groups a v1 record cannot hold
+# config groups an older record cannot hold (taken from the config resumed with: the run had no such choice)
+ADDED_GROUPS = ("regression", "merge", "dataset_mix", "teacher", "generator")
 OPTION_GROUPS = ("mining", "loss", "data_format")  # groups whose options name themselves (``name``)
 EVALUATOR_KINDS = {
     ("ir",): "ir",

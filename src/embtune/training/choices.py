@@ -4,11 +4,12 @@ together, each named in one line with its fix."""
 from __future__ import annotations
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from embtune.dataset.samplers import check_name as check_sampler
 from embtune.errors import EmbtuneError
 from embtune.run.checkpoints import check_keep
+from embtune.training.distill import check_teacher
 from embtune.training.losses import check_loss_accepts_format, matryoshka_dims
 from embtune.training.merge import check_merge
 from embtune.training.mixes import check_mix
@@ -17,6 +18,13 @@ from embtune.training.mixes import check_mix
 def check_choices(cfg: DictConfig) -> None:
     """What the config alone can tell: each loss accepts its format, Matryoshka dims, the mix, checkpoint keeping."""
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
+    check_teacher(cfg.get("teacher") or OmegaConf.create({"name": "none"}), cfg.loss)
+    generator = cfg.get("generator") or {}
+    if (build := generator.get("build")) and "name_or_path" in build and OmegaConf.is_missing(build, "name_or_path"):
+        raise EmbtuneError(
+            f"generator={generator.name} needs the model that writes the queries. Fix: "
+            "generator.build.name_or_path=<a local doc2query dir or a Hub id> (generator=extractive needs none)."
+        )
     check_sampler(str(cfg.loss.batch_sampler))
     check_mix(cfg)
     check_merge(cfg.merge)

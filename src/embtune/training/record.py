@@ -144,4 +144,6 @@ def train_block(
         "quality": stats["quality"],
         "mining": stats["mining"].get("train"),
         "data_checks": stats["data_checks"],
+        "teacher": stats.get("teacher"),  # a distillation run: what the teacher scored (teacher/)
+        "pseudo_queries": stats.get("pseudo_queries"),  # adapted from the corpus alone (generator/)
     }

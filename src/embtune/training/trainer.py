@@ -240,11 +240,12 @@ def fine_tune(
     model: SentenceTransformer,
     loss: torch.nn.Module,
     rows: Dataset | DatasetDict,
-    dev: SentenceEvaluator | None,
-    best_metric: str | None,
-    base_dev: dict[str, float],
-    report_to: list[str],
-    checkpoint: str | None,
+    *,
+    dev: SentenceEvaluator | None = None,
+    best_metric: str | None = None,
+    base_dev: dict[str, float] | None = None,
+    report_to: list[str] | None = None,
+    checkpoint: str | None = None,
     prompts: Any = None,
     judged: Judged | None = None,
 ) -> FineTuned:
@@ -262,7 +263,7 @@ def fine_tune(
         if prompts is not None
         else column_prompts(cfg.data_format, cfg.model.prompts, getattr(rows, "column_names", None)),
         metric_for_best_model=best_metric,
-        report_to=report_to,
+        report_to=report_to or [],
         run_name=cfg.run_name,
         seed=cfg.seed,
     )
@@ -270,7 +271,7 @@ def fine_tune(
     trainer = RunTrainer(  # sentence-transformers' trainer; adapter checkpoints load through peft
         model=model, args=args, train_dataset=rows, loss=loss, evaluator=dev, callbacks=[nan_guard]
     )
-    trainer.add_callback(LogBaseDevEvaluation(trainer, base_dev))
+    trainer.add_callback(LogBaseDevEvaluation(trainer, base_dev or {}))
     trainer.add_callback(dev_queries := DevPerQuery(dev, str(cfg.evaluator.main_metric)))
     bars = any(isinstance(c, ProgressCallback) for c in trainer.callback_handler.callbacks)
     if bars and not cfg.get("verbose", False):
