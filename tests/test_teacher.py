@@ -31,8 +31,9 @@ def test_bm25_teacher_labels_margins_and_its_scores_are_cached(tmp_path: Path) -
     block = metrics["train"]["teacher"]
     assert block["teacher"] == "bm25" and block["labels"] == "margin" and block["cache_hit"] is False
     assert block["pairs"] == 2 * metrics["train"]["examples"]  # (anchor, positive) and (anchor, negative) per row
-    # hard negatives mined by BM25 score below the positive for most rows, by BM25 itself
-    assert 0.5 <= block["positive_above_negative"] <= 1.0
+    # the embedded data is built so that BM25 fails (other words, same meaning): BM25's own hard negatives mostly
+    # score above the positive by BM25; a teacher that agreed with the judgements would say otherwise
+    assert 0.0 <= block["positive_above_negative"] < 0.5
     assert metrics["teacher"]["name"] == "bm25" and metrics["teacher"]["ndcg@10"] == metrics["bm25"]["ndcg@10"]
     assert "vs_teacher" in metrics["delta"]
     again = _train(tmp_path / "again", *TRIPLETS, "loss=margin_mse", "teacher=bm25")
@@ -80,7 +81,7 @@ def test_a_cross_encoder_and_a_hybrid_teacher_train_through_the_cli(tmp_path: Pa
         (["teacher=bm25"], "teacher=bm25 is set and loss=mnrl does not learn from scores"),
         (["loss=margin_mse", "teacher=bm25"], "loss=margin_mse does not train on data_format=pairs"),
         (["loss=margin_mse", "teacher=hybrid", "teacher.fusion=max", *TRIPLETS], "teacher.fusion=max"),
-        (["loss=margin_mse", "teacher=bi_encoder", *TRIPLETS], "Fix: teacher.name_or_path="),
+        (["loss=margin_mse", "teacher=bi_encoder", *TRIPLETS], "teacher.name_or_path has no value"),
     ],
 )
 def test_wrong_teacher_combinations_are_one_line(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -93,12 +94,12 @@ def test_wrong_teacher_combinations_are_one_line(tmp_path: Path, overrides: list
 def test_bm25_teacher_scores_are_bm25_over_the_corpus_scaled_and_rrf_puts_rank_one_of_both_at_one(
     tmp_path: Path,
 ) -> None:
-    corpus = ["apple pie recipe", "banana bread", "apple cider vinegar", "car engine repair"]
+    corpus = ["apple pie recipe", "banana bread", "apple cider vinegar", "car engine repair", "tea time"]
     teacher = BM25Teacher(tokenizer="word")
     teacher.fit(corpus)
-    queries, docs = ["apple"] * 4, corpus
+    queries, docs = ["apple"] * 5, corpus
     raw = teacher.raw(queries, docs)
-    assert raw[1] == 0.0 and raw[3] == 0.0 and raw[0] > 0 and raw[2] > 0  # only the documents holding the word
+    assert raw[1] == raw[3] == raw[4] == 0.0 and raw[0] > 0 and raw[2] > 0  # only the documents holding the word
     scaled = teacher.score(queries, docs)
     assert np.allclose(scaled, raw / np.percentile(raw, 99))
     other = BM25Teacher(tokenizer="word")  # a second BM25 as the "dense" side: both rank the same way

@@ -44,7 +44,7 @@ class ExtractiveGenerator(Generator):
     def __init__(
         self,
         kinds: Sequence[str] = KINDS,
-        per_doc: int = 2,
+        per_doc: int = 3,
         max_words: int = 16,
         keyphrase_words: int = 3,
         seed: int = 0,
@@ -131,6 +131,7 @@ class Seq2SeqGenerator(Generator):
             enc = self.tokenizer(
                 batch, truncation=True, max_length=self.max_input_length, padding=True, return_tensors="pt"
             )
+            enc.pop("token_type_ids", None)  # BERT-style tokenizers add them; encoder-decoders take none
             with torch.no_grad():
                 ids = self.model.generate(
                     **enc,

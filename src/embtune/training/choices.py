@@ -19,12 +19,6 @@ def check_choices(cfg: DictConfig) -> None:
     """What the config alone can tell: each loss accepts its format, Matryoshka dims, the mix, checkpoint keeping."""
     check_loss_accepts_format(cfg.loss, cfg.data_format.name)
     check_teacher(cfg.get("teacher") or OmegaConf.create({"name": "none"}), cfg.loss)
-    generator = cfg.get("generator") or {}
-    if (build := generator.get("build")) and "name_or_path" in build and OmegaConf.is_missing(build, "name_or_path"):
-        raise EmbtuneError(
-            f"generator={generator.name} needs the model that writes the queries. Fix: "
-            "generator.build.name_or_path=<a local doc2query dir or a Hub id> (generator=extractive needs none)."
-        )
     check_sampler(str(cfg.loss.batch_sampler))
     check_mix(cfg)
     check_merge(cfg.merge)

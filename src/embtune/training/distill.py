@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from embtune.errors import EmbtuneError
 from embtune.training.teachers import BiEncoderTeacher, BM25Teacher, Teacher, cached_scores
@@ -30,11 +30,6 @@ def check_teacher(teacher_cfg: DictConfig, loss_cfg: DictConfig) -> None:
         raise EmbtuneError(
             f"loss={loss_cfg.name} learns from a teacher's scores and teacher=none. Fix: teacher=mpnet (bundled), "
             "teacher=bm25, teacher=hybrid, or teacher=bi_encoder / cross_encoder with teacher.name_or_path=<dir or id>."
-        )
-    if has_teacher and "name_or_path" in teacher_cfg and OmegaConf.is_missing(teacher_cfg, "name_or_path"):
-        raise EmbtuneError(
-            f"teacher={teacher_cfg.name} needs the model to learn from. Fix: teacher.name_or_path=<a local dir or "
-            "a Hub id> (teacher=mpnet is the bundled bi-encoder)."
         )
     if (fusion := teacher_cfg.get("fusion")) is not None and fusion not in ("score", "rrf"):
         raise EmbtuneError(f"teacher.fusion={fusion}: choose score (weighted scores) or rrf (reciprocal ranks).")
