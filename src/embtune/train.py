@@ -61,13 +61,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # 3. Model (offline-first, with its prompts) and loss (sentence-transformers' own class; one per dataset).
     model, resolved = load_base_model(cfg.model, cfg.paths.cache_dir)
     loss = mix.losses(data.name, build_loss(cfg.loss, model, cfg.paths.cache_dir), model)
-    # a distillation loss learns the teacher's scores of every training row (teacher/; cached like the zero-shot)
-    if (teacher := build_teacher(cfg.teacher)) is not None:
-        corpus = list(data.corpus.values())
-        rows, prepared.stats["teacher"] = label_rows(
-            prepared.rows["train"], teacher, str(cfg.loss.labels), corpus, cfg.paths.cache_dir
+    if (teacher := build_teacher(cfg.teacher)) is not None:  # distillation: the teacher labels every row (cached)
+        prepared.rows["train"], prepared.stats["teacher"] = label_rows(
+            prepared.rows["train"], teacher, str(cfg.loss.labels), list(data.corpus.values()), cfg.paths.cache_dir
         )
-        prepared.rows["train"] = rows
 
     # 4. Evaluators: dev during training (picks the checkpoint), the evaluation split (test, else dev) at the end.
     evaluation = build_evaluation(cfg, data, prepared.negatives, with_dev=bool(cfg.get("evaluate_dev", True)))
@@ -90,19 +87,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     rows = mix.train_rows(data.name, prepared.rows["train"])
     prompts = mix.prompts(data.name, cfg, prepared.rows["train"].column_names)
     tuned = fine_tune(
-        cfg,
-        run_dir,
-        model,
-        loss,
-        rows,
-        dev=evaluation.dev,
-        best_metric=best_metric,
-        base_dev=base_dev,
-        report_to=report_to,
-        checkpoint=checkpoint,
-        prompts=prompts,
-        judged=prepared.judged,
-    )
+        cfg, run_dir, model, loss, rows, dev=evaluation.dev, best_metric=best_metric, base_dev=base_dev,
+        report_to=report_to, checkpoint=checkpoint, prompts=prompts, judged=prepared.judged,
+    )  # fmt: skip
 
     # 7. Ship the base if no checkpoint beat it on dev, or a mix of both (merge/); evaluate the model shipped on the
     #    evaluation split and the regression sets.
