@@ -106,3 +106,25 @@ def test_advise_on_sentence_pairs_says_it_needs_retrieval_data(tmp_path: Path) -
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: advise measures retrieval data")
+
+
+def test_a_losing_pilot_advises_a_recipe_search_not_more_labels(tmp_path: Path) -> None:
+    """A base that is already good on its data and a pilot that breaks it (lr 1.0): the advice names make tune with
+    what the pilot cost here, and never "label more" (the curve never reaches the base)."""
+    from test_selection import _lexical_data
+
+    run_dir, result = _advise(
+        tmp_path,
+        *_lexical_data(tmp_path),
+        "quality=none",
+        "trainer.args.learning_rate=1.0",
+        "advice.pilot.max_steps=6",
+        "advice.cost.models=[tiny]",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    advice = json.loads((run_dir / "advice.json").read_text())
+    forecast, rec = advice["forecast"], advice["recommendation"]
+    assert forecast["gain"] < 0 and forecast["pilot_dev"] < forecast["zero_shot_dev"]
+    assert rec["verdict"] != "fine-tune"
+    assert "search a recipe that beats it with make tune" in rec["next_step"]
+    assert "the pilot trained" in rec["next_step"] and "label ~" not in rec["next_step"]
