@@ -163,3 +163,15 @@ def only_run_dir(outputs: Path) -> Path:
     dirs = sorted((outputs / "train" / "runs").iterdir())
     assert len(dirs) == 1, dirs
     return dirs[0]
+
+
+def make_resume(run: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``make resume RUN=<run>``: scripts/rerun.py --resume in a fresh process, offline, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "scripts/rerun.py", "--resume", str(run), *(["--", *extra] if extra else [])],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **CLI_ENV},
+    )

@@ -5,13 +5,10 @@ measured, the guard on held-out pseudo-queries; make resume continues an adapt r
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import ROOT, TINY_CACHE, run_cli, write_jsonl
+from conftest import TINY_CACHE, make_resume, run_cli, write_jsonl
 
 from embtune.dataset.pseudo import ExtractiveGenerator, Seq2SeqGenerator, pseudo_queries
 from embtune.dataset.types import RetrievalData
@@ -117,14 +114,7 @@ def test_adapt_trains_on_pseudo_queries_reports_the_labelled_test_and_resumes_as
 
     (run / "metrics.json").unlink()  # stopped half-way: make resume continues it as adapt, in its dir
     shutil.rmtree(run / "checkpoints" / "checkpoint-4")
-    resumed = subprocess.run(
-        [sys.executable, "scripts/rerun.py", "--resume", str(run)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"},
-    )
+    resumed = make_resume(run)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
     assert "-m embtune.adapt" in resumed.stdout
     again = json.loads((run / "metrics.json").read_text())

@@ -93,10 +93,7 @@ def _old_record_into(run: Path, out: Path) -> None:
 
 
 def test_a_run_recorded_before_the_package_move_evaluates_and_resumes(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from conftest import ROOT, TINY_CACHE, run_cli
+    from conftest import TINY_CACHE, make_resume, run_cli
 
     assert "embtune.data_format.pair_rows" in (RECORD_V2 / "config.yaml").read_text()  # the old paths, really
     out = tmp_path / "out"
@@ -117,14 +114,7 @@ def test_a_run_recorded_before_the_package_move_evaluates_and_resumes(tmp_path: 
     # stopped half-way (after checkpoint-2, before checkpoint-4): make resume continues it in its own dir
     (run / "metrics.json").unlink()
     shutil.rmtree(run / "checkpoints" / "checkpoint-4")
-    resumed = subprocess.run(
-        [sys.executable, "scripts/rerun.py", "--resume", str(run)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"},
-    )
+    resumed = make_resume(run)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train"]["resumed_from"].endswith("checkpoint-2") and metrics["train"]["steps"] == 4

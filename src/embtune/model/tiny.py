@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from embtune.config.paths import BUILTIN_DATA_DIR
 
@@ -89,17 +90,7 @@ def build_tiny_cross_encoder(path: Path, seed: int = 0, vocab_size: int = 2000, 
     tokenizer, config = _tokenizer_and_config(vocab_size, hidden_size)
     config.num_labels = 1
     torch.manual_seed(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        staged = Path(tmp) / "model"
-        BertForSequenceClassification(config).save_pretrained(staged)
-        tokenizer.save_pretrained(staged)
-        try:
-            staged.rename(path)
-        except OSError:
-            if not (path / "config.json").is_file():
-                raise
-    return path
+    return _save_once(path, BertForSequenceClassification(config), tokenizer)
 
 
 def build_tiny_t5(path: Path, seed: int = 0, vocab_size: int = 2000, d_model: int = 32) -> Path:
@@ -124,10 +115,16 @@ def build_tiny_t5(path: Path, seed: int = 0, vocab_size: int = 2000, d_model: in
         decoder_start_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
+    return _save_once(path, T5ForConditionalGeneration(config), tokenizer)
+
+
+def _save_once(path: Path, model: Any, tokenizer: Any) -> Path:
+    """A transformers model and its tokenizer saved to a temp dir beside ``path``, then renamed into place (another
+    process that built it first wins; its copy is kept)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         staged = Path(tmp) / "model"
-        T5ForConditionalGeneration(config).save_pretrained(staged)
+        model.save_pretrained(staged)
         tokenizer.save_pretrained(staged)
         try:
             staged.rename(path)
