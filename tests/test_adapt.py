@@ -104,11 +104,12 @@ def test_adapt_trains_on_pseudo_queries_reports_the_labelled_test_and_resumes_as
     ]
     result = run_cli("embtune.adapt", *common, f"paths.output_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "chosen on held-out pseudo-queries" in result.stdout + result.stderr
+    assert "chosen on the pseudo-queries of held-out documents" in result.stdout + result.stderr
     (run,) = (out / "adapt" / "runs").iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
     pseudo = metrics["train"]["pseudo_queries"]
     assert pseudo["generator"] == "extractive" and pseudo["labelled_train_ignored"] == 20 and pseudo["kept"] > 20
+    assert pseudo["dev"]["documents_held_out"] == 4  # 10 % of the 40 documents, whole
     assert metrics["split"] == "test" and {"bm25", "zero_shot", "teacher", "fine_tuned"} <= set(metrics)
     assert metrics["train"]["teacher"]["teacher"] == "bm25"
 
@@ -118,4 +119,15 @@ def test_adapt_trains_on_pseudo_queries_reports_the_labelled_test_and_resumes_as
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
     assert "-m embtune.adapt" in resumed.stdout
     again = json.loads((run / "metrics.json").read_text())
-    assert again["train"]["resumed_from"].endswith("checkpoint-2") and again["train"]["pseudo_queries"] == pseudo
+    made_again = {k: v for k, v in again["train"]["pseudo_queries"].items() if k != "seconds"}
+    assert again["train"]["resumed_from"].endswith("checkpoint-2")
+    assert made_again == {k: v for k, v in pseudo.items() if k != "seconds"}  # the same queries, made again
+
+
+def test_dev_pseudo_queries_come_from_documents_no_training_query_came_from() -> None:
+    generator = ExtractiveGenerator(per_doc=3, seed=0)
+    data, report = pseudo_queries(_data(), generator, dev_fraction=0.5, seed=1)
+    train_docs = {d for docs in data.qrels["train"].values() for d in docs}
+    dev_docs = {d for docs in data.qrels["dev"].values() for d in docs}
+    assert dev_docs and train_docs and not train_docs & dev_docs
+    assert report["dev"] == {"documents_held_out": len(dev_docs), "queries": len(data.qrels["dev"])}

@@ -44,11 +44,12 @@ def load_data(cfg: DictConfig) -> RetrievalData:
     generator = cfg.get("generator") or {}
     if generator.get("build"):  # adapting from the corpus alone: the labelled train and dev queries are ignored
         data, data.generated = pseudo_queries(
-            data, instantiate(generator.build), int(generator.min_words), float(generator.max_doc_share)
-        )
+            data, instantiate(generator.build), int(generator.min_words), float(generator.max_doc_share),
+            float(cfg.dataset.dev_fraction), int(cfg.seed),
+        )  # fmt: skip
         log.warning(
-            "generator=%s: the checkpoint is chosen on held-out pseudo-queries (dataset.dev_fraction=%s), not on "
-            "labelled ones%s",
+            "generator=%s: the checkpoint is chosen on the pseudo-queries of held-out documents "
+            "(dataset.dev_fraction=%s), not on labelled queries%s",
             generator.name,
             cfg.dataset.dev_fraction,
             "; test is the source's labelled test split" if data.has_split("test") else "; no labelled test split",

@@ -146,10 +146,17 @@ class Seq2SeqGenerator(Generator):
 
 
 def pseudo_queries(
-    data: RetrievalData, generator: Generator, min_words: int = 2, max_doc_share: float = 0.5
+    data: RetrievalData,
+    generator: Generator,
+    min_words: int = 2,
+    max_doc_share: float = 0.5,
+    dev_fraction: float = 0.0,
+    seed: int = 0,
 ) -> tuple[RetrievalData, dict[str, Any]]:
-    """``data`` with its labelled train/dev queries replaced by the generator's pseudo-queries (train: each query
-    judges its document), the test split kept; and the report of what was made and dropped."""
+    """``data`` with its labelled train/dev queries replaced by the generator's pseudo-queries (each judges its
+    document), the test split kept; and the report of what was made and dropped. ``dev_fraction`` of the documents
+    are held out whole: their queries are the dev split and never train, so no dev query's document was learned
+    from another query of it."""
     started = time.perf_counter()
     doc_ids = sorted(data.corpus)
     made = generator.generate([data.corpus[d] for d in doc_ids])
@@ -179,9 +186,14 @@ def pseudo_queries(
             "generator.min_words."
         )
     test = data.qrels.get("test")
+    docs_with_queries = sorted({d for _, d in kept})
+    random.Random(seed).shuffle(docs_with_queries)
+    held = set(docs_with_queries[: round(len(docs_with_queries) * dev_fraction)]) if dev_fraction > 0 else set()
     queries = {f"pq{i}": q for i, (q, _) in enumerate(kept)}
     queries |= {q: data.queries[q] for q in (test or {})}
-    qrels = {"train": {f"pq{i}": {d: 1} for i, (_, d) in enumerate(kept)}} | ({"test": test} if test else {})
+    judged = {split: {f"pq{i}": {d: 1} for i, (_, d) in enumerate(kept) if (d in held) == (split == "dev")}
+              for split in ("train", "dev")}  # fmt: skip
+    qrels = {s: q for s, q in judged.items() if q} | ({"test": test} if test else {})
     report = {
         "generator": generator.name,
         "documents": len(doc_ids),
@@ -189,6 +201,7 @@ def pseudo_queries(
         "kept": len(kept),
         "dropped": {k: v for k, v in dropped.items() if v},
         "labelled_train_ignored": len(data.qrels.get("train", {})) + len(data.qrels.get("dev", {})),
+        "dev": {"documents_held_out": len(held), "queries": len(qrels.get("dev", {}))},
         "seconds": round(time.perf_counter() - started, 2),
     }
     log.info(
