@@ -135,3 +135,14 @@ def test_every_target_a_pre_move_record_names_resolves_after_upgrade() -> None:
     assert len(after) == len(before) and "embtune.dataset.formats.pair_rows" in after
     for target in after:
         _locate(target)  # imports today
+
+
+def test_a_record_from_before_teachers_resumes_with_none_never_the_commands_choice() -> None:
+    """A run recorded before teacher/ and generator/ had neither: resuming it with generator=extractive is a
+    config change to name, not something to take from the command."""
+    old = json.loads((RECORD_V2 / "config.json").read_text())
+    assert "teacher" not in old and "generator" not in old
+    current = _current("generator=extractive")
+    upgraded = upgrade(old, current=current)
+    assert upgraded["teacher"]["name"] == "none" and upgraded["generator"]["name"] == "none"
+    assert any(c.startswith("generator.") for c in config_diff(upgraded, current, []))

@@ -94,14 +94,14 @@ def test_wrong_teacher_combinations_are_one_line(tmp_path: Path, overrides: list
 def test_bm25_teacher_scores_are_bm25_over_the_corpus_scaled_and_rrf_puts_rank_one_of_both_at_one(
     tmp_path: Path,
 ) -> None:
-    corpus = ["apple pie recipe", "banana bread", "apple cider vinegar", "car engine repair", "tea time"]
+    corpus = ["apple pie", "banana bread", "apple cider vinegar", "car engine repair", "tea time"]
     teacher = BM25Teacher(tokenizer="word")
     teacher.fit(corpus)
     queries, docs = ["apple"] * 5, corpus
     raw = teacher.raw(queries, docs)
     assert raw[1] == raw[3] == raw[4] == 0.0 and raw[0] > 0 and raw[2] > 0  # only the documents holding the word
     scaled = teacher.score(queries, docs)
-    assert np.allclose(scaled, raw / np.percentile(raw, 99))
+    assert np.allclose(scaled, np.clip(raw / np.percentile(raw[raw > 0], 99), 0, 1))  # the pairs sharing a term
     other = BM25Teacher(tokenizer="word")  # a second BM25 as the "dense" side: both rank the same way
     fused = HybridTeacher(other, teacher, fusion="rrf", weight=0.5)
     fused.fit(corpus)
@@ -109,3 +109,16 @@ def test_bm25_teacher_scores_are_bm25_over_the_corpus_scaled_and_rrf_puts_rank_o
     first, hit = cached_scores(teacher, queries, docs, tmp_path)
     again, hit_again = cached_scores(teacher, queries, docs, tmp_path)
     assert not hit and hit_again and np.array_equal(first, again)
+
+
+def test_rrf_ranks_each_querys_distinct_documents_once_with_ties_shared() -> None:
+    """Triplet rows repeat their (query, positive) pair once per negative: the positive keeps one rank."""
+    corpus = ["apple pie recipe", "apple tart", "banana bread", "car engine repair", "tea time"]
+    sparse, dense = BM25Teacher(tokenizer="word"), BM25Teacher(tokenizer="word")
+    fused = HybridTeacher(dense, sparse, fusion="rrf", weight=0.5)
+    fused.fit(corpus)
+    queries = ["apple pie"] * 6
+    docs = [corpus[0], corpus[1], corpus[0], corpus[2], corpus[0], corpus[3]]  # positive, negative, ... x3
+    scores = fused.score(queries, docs)
+    assert scores[0] == scores[2] == scores[4] == pytest.approx(1.0)  # rank 1 of both, in every row
+    assert scores[1] < 1.0 and scores[3] == scores[5] < scores[1]  # the two with no shared term tie

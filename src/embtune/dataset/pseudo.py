@@ -1,7 +1,7 @@
 """The generator/ config group: pseudo-queries from a corpus alone, for adapting a model to a domain with no
-labelled queries (``make adapt``). ``extractive`` needs no weights: a sentence taken out of its passage (inverse
-cloze), the document's lead, its key phrases (the words rarest in the corpus that it repeats); ``seq2seq`` runs any
-doc2query-style model (a dir or a Hub id). Each query judges its own document relevant.
+labelled queries (``make adapt``). ``extractive`` needs no weights: one of a document's sentences (it stays in
+the document, unlike inverse cloze), the document's lead, its key phrases (the words rarest in the corpus that it
+repeats); ``seq2seq`` runs any doc2query-style model (a dir or a Hub id). Each query judges its own document.
 
 The pseudo-queries are filtered like a quality filter, each drop counted: too short, copied verbatim (the query is
 most of its document: it teaches identity, not retrieval), and duplicates across documents (one text for two
@@ -68,7 +68,7 @@ class ExtractiveGenerator(Generator):
             made = []
             for kind in self.kinds:
                 if kind == "sentence" and len(sentences) > 1:
-                    made.append(self._clip(rng.choice(sentences[1:])))  # inverse cloze: one out of its passage
+                    made.append(self._clip(rng.choice(sentences[1:])))  # one of its sentences, not the lead
                 elif kind == "lead" and sentences:
                     made.append(self._clip(sentences[0]))
                 elif kind == "keyphrase":
@@ -165,9 +165,11 @@ def pseudo_queries(
     kept: list[tuple[str, str]] = []
     for doc, queries in zip(doc_ids, made, strict=True):
         doc_words = len(WORD.findall(data.corpus[doc]))
-        texts = {" ".join(q.split()).lower(): " ".join(q.split()) for q in reversed(queries)}  # repeats once
+        texts: dict[str, str] = {}
+        for q in queries:  # a repeat within the document counts once: the first spelling, in order
+            texts.setdefault(" ".join(q.split()).lower(), " ".join(q.split()))
         dropped["repeat_within_document"] += len(queries) - len(texts)
-        for q in reversed(list(texts.values())):
+        for q in texts.values():
             words = len(WORD.findall(q))
             if words < min_words:
                 dropped["too_short"] += 1
@@ -188,7 +190,10 @@ def pseudo_queries(
     test = data.qrels.get("test")
     docs_with_queries = sorted({d for _, d in kept})
     random.Random(seed).shuffle(docs_with_queries)
-    held = set(docs_with_queries[: round(len(docs_with_queries) * dev_fraction)]) if dev_fraction > 0 else set()
+    n_held = (
+        max(1, round(len(docs_with_queries) * dev_fraction)) if dev_fraction > 0 and len(docs_with_queries) > 1 else 0
+    )
+    held = set(docs_with_queries[:n_held])  # at least one document whole: never a dev carved by query
     queries = {f"pq{i}": q for i, (q, _) in enumerate(kept)}
     queries |= {q: data.queries[q] for q in (test or {})}
     judged = {split: {f"pq{i}": {d: 1} for i, (_, d) in enumerate(kept) if (d in held) == (split == "dev")}

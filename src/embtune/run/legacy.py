@@ -12,7 +12,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from hydra._internal.utils import _locate
 from omegaconf import OmegaConf
 
 from embtune.config.paths import BUILTIN_DATA_DIR, CONF_DIR
@@ -65,6 +64,7 @@ CURRENT_PACKAGES = tuple(
 )
 # config groups an older record cannot hold (taken from the config resumed with: the run had no such choice)
 ADDED_GROUPS = ("regression", "merge", "dataset_mix", "teacher", "generator")
+OFF_BY_DEFAULT = ("teacher", "generator")  # added groups whose "none" is what an older run did
 OPTION_GROUPS = ("mining", "loss", "data_format")  # groups whose options name themselves (``name``)
 EVALUATOR_KINDS = {
     ("ir",): "ir",
@@ -84,15 +84,6 @@ def _group(group: str, option: str) -> dict[str, Any]:
     return OmegaConf.to_container(cfg)  # type: ignore[return-value]
 
 
-def _resolves(target: str) -> bool:
-    """Whether a dotted name imports today (``embtune.model.X`` may be a v2 function or a v3 module)."""
-    try:
-        _locate(target)
-    except Exception:
-        return False
-    return True
-
-
 def _retarget(node: Any) -> Any:
     if isinstance(node, dict):
         return {k: _retarget(v) for k, v in node.items()}
@@ -101,7 +92,7 @@ def _retarget(node: Any) -> Any:
     if isinstance(node, str) and MOVED_DATA in node and not Path(node).exists():
         moved = BUILTIN_DATA_DIR / node.split(MOVED_DATA, 1)[1]  # the embedded data, recorded at its old place
         return str(moved) if moved.exists() else node
-    if isinstance(node, str) and not (node.startswith(CURRENT_PACKAGES) and _resolves(node)):
+    if isinstance(node, str) and not node.startswith(CURRENT_PACKAGES):  # today's names are never moved again
         for old, new in MOVED_TARGETS.items():
             if node.startswith(old):
                 return new + node[len(old) :]
@@ -123,7 +114,9 @@ def upgrade(config: dict[str, Any], resolved: bool = True, current: dict[str, An
     for key, value in ADDED_KEYS.items():  # what a record from before a key existed did
         config.setdefault(key, value)
     for group in ADDED_GROUPS:
-        if current is not None and group not in config and group in current:
+        if group in OFF_BY_DEFAULT and group not in config:  # the recorded run had none: not what resuming asks
+            config[group] = _group(group, "none")
+        elif current is not None and group not in config and group in current:
             config[group] = copy.deepcopy(current[group])
     evaluator = config.get("evaluator")
     if isinstance(evaluator, dict) and "kinds" in evaluator:

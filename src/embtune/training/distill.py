@@ -93,7 +93,15 @@ def teacher_figures(teacher: Teacher | None, final: Any, metrics: dict[str, Any]
     if isinstance(teacher, BiEncoderTeacher):
         from embtune.evaluation.evaluators import evaluate_model
 
-        return {"name": teacher.name, **evaluate_model(teacher.model, final)}
+        names = ("query_prompt", "corpus_prompt", "query_prompt_name", "corpus_prompt_name")
+        prompts = {k: getattr(final, k) for k in names if hasattr(final, k)}
+        for k in prompts:  # the teacher is measured as it scored the pairs: without the student's prompts
+            setattr(final, k, None)
+        try:
+            return {"name": teacher.name, **evaluate_model(teacher.model, final)}
+        finally:
+            for k, v in prompts.items():
+                setattr(final, k, v)
     if isinstance(teacher, BM25Teacher) and "bm25" in metrics:
         return {"name": teacher.name, **metrics["bm25"], "note": "the run's BM25 baseline (evaluator.bm25 settings)"}
     return {"name": teacher.name, "note": "not measured alone: it scores pairs, it ranks no corpus here"}

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf
+from scipy.stats import rankdata
 
 from embtune.errors import EmbtuneError
 
@@ -106,8 +107,8 @@ class CrossEncoderTeacher(Teacher):
 
 
 class BM25Teacher(Teacher):
-    """BM25 over the run's corpus (embtune's engine), each score divided by the 99th percentile of the pairs asked:
-    a lexical teacher on the scale of a cosine."""
+    """BM25 over the run's corpus (embtune's engine), each score divided by the 99th percentile of the pairs asked
+    that share a term, clipped to [0, 1]: a lexical teacher on the scale of a cosine."""
 
     def __init__(self, name: str = "bm25", tokenizer: str = "stem", k1: float = 1.5, b: float = 0.75) -> None:
         self.name, self.tokenizer, self.k1, self.b = name, tokenizer, k1, b
@@ -142,8 +143,9 @@ class BM25Teacher(Teacher):
 
     def score(self, queries: Sequence[str], docs: Sequence[str]) -> np.ndarray:
         raw = self.raw(queries, docs)
-        top = float(np.percentile(raw, 99)) if len(raw) else 0.0
-        return raw / top if top > 0 else raw
+        nonzero = raw[raw > 0]  # most pairs of a keyword corpus share no term: the scale comes from those that do
+        top = float(np.percentile(nonzero, 99)) if len(nonzero) else 0.0
+        return np.clip(raw / top, 0.0, 1.0) if top > 0 else raw
 
 
 class HybridTeacher(Teacher):
@@ -183,10 +185,15 @@ class HybridTeacher(Teacher):
         for i, q in enumerate(queries):
             by_query[q].append(i)
         for rows in by_query.values():
+            # each of the query's distinct documents ranked once (a triplet row repeats its positive per negative),
+            # tied scores sharing their average rank
+            distinct = list(dict.fromkeys(docs[i] for i in rows))
+            first = {d: next(i for i in rows if docs[i] == d) for d in distinct}
             for part, share in ((sparse, self.weight), (dense, 1.0 - self.weight)):
-                order = sorted(rows, key=lambda i, part=part: -part[i])
-                for rank, i in enumerate(order, start=1):
-                    fused[i] += share * (self.rrf_k + 1) / (self.rrf_k + rank)
+                values = np.array([part[first[d]] for d in distinct])
+                ranks = dict(zip(distinct, rankdata(-values, method="average"), strict=True))
+                for i in rows:
+                    fused[i] += share * (self.rrf_k + 1) / (self.rrf_k + ranks[docs[i]])
         return fused
 
 
