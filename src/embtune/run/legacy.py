@@ -32,7 +32,6 @@ MOVED_TARGETS = {
             "mining": "dataset.mining",
             "bm25": "dataset.bm25",
             "batching": "dataset.samplers",
-            "model": "model.loading",
             "adapter": "model.adapters",
             "tiny_model": "model.tiny",
             "trainer": "training.trainer",
@@ -45,7 +44,6 @@ MOVED_TARGETS = {
             "per_query": "evaluation.per_query",
             "metrics_table": "evaluation.tables",
             "cache": "evaluation.cache",
-            "search": "search.space",
             "plan": "search.plan",
             "sweep_summary": "search.sweep_summary",
             "card": "report.card",
@@ -57,7 +55,8 @@ MOVED_TARGETS = {
 }
 # the embedded default data's place before it moved into dataset/ (resolved paths in config.json)
 MOVED_DATA = "/embtune/builtin_data/"
-# today's packages: a target already under one of them is current (``embtune.model.`` was a module, is a package)
+# today's packages: a target under one of them is current and never remapped (no record named the old modules
+# ``embtune.model`` / ``embtune.search``, whose names the packages took, in a ``_target_``)
 CURRENT_PACKAGES = tuple(
     f"embtune.{p}."
     for p in ("config", "dataset", "model", "training", "evaluation", "search", "report", "run", "advice")

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from embtune.errors import EmbtuneError
-from embtune.training.teachers import BiEncoderTeacher, BM25Teacher, Teacher, cached_scores
+from embtune.training.teachers import BiEncoderTeacher, BM25Teacher, Teacher, cached_scores, check_fusion
 
 log = logging.getLogger(__name__)
 LABEL_KINDS = ("margin", "scores")
@@ -31,10 +31,7 @@ def check_teacher(teacher_cfg: DictConfig, loss_cfg: DictConfig) -> None:
             f"loss={loss_cfg.name} learns from a teacher's scores and teacher=none. Fix: teacher=mpnet (bundled), "
             "teacher=bm25, teacher=hybrid, or teacher=bi_encoder / cross_encoder with teacher.name_or_path=<dir or id>."
         )
-    if (fusion := teacher_cfg.get("fusion")) is not None and fusion not in ("score", "rrf"):
-        raise EmbtuneError(f"teacher.fusion={fusion}: choose score (weighted scores) or rrf (reciprocal ranks).")
-    if (weight := teacher_cfg.get("weight")) is not None and not 0.0 <= float(weight) <= 1.0:
-        raise EmbtuneError(f"teacher.weight={weight}: the BM25 share of the fusion is between 0 and 1.")
+    check_fusion(teacher_cfg.get("fusion"), teacher_cfg.get("weight"))
     if has_teacher and not labels:
         raise EmbtuneError(
             f"teacher={teacher_cfg.name} is set and loss={loss_cfg.name} does not learn from scores. Fix: "

@@ -161,10 +161,7 @@ class HybridTeacher(Teacher):
         weight: float = 0.5,
         rrf_k: int = 60,
     ) -> None:
-        if fusion not in ("score", "rrf"):
-            raise EmbtuneError(f"teacher.fusion={fusion}: choose score (weighted scores) or rrf (reciprocal ranks).")
-        if not 0.0 <= weight <= 1.0:
-            raise EmbtuneError(f"teacher.weight={weight}: the BM25 share of the fusion is between 0 and 1.")
+        check_fusion(fusion, weight)
         self.dense, self.sparse, self.name = dense, sparse, name
         self.fusion, self.weight, self.rrf_k = fusion, weight, rrf_k
 
@@ -195,6 +192,14 @@ class HybridTeacher(Teacher):
                 for i in rows:
                     fused[i] += share * (self.rrf_k + 1) / (self.rrf_k + ranks[docs[i]])
         return fused
+
+
+def check_fusion(fusion: Any, weight: Any) -> None:
+    """The hybrid's settings, checked once for the config (before anything loads) and for direct use."""
+    if fusion is not None and fusion not in ("score", "rrf"):
+        raise EmbtuneError(f"teacher.fusion={fusion}: choose score (weighted scores) or rrf (reciprocal ranks).")
+    if weight is not None and not 0.0 <= float(weight) <= 1.0:
+        raise EmbtuneError(f"teacher.weight={weight}: the BM25 share of the fusion is between 0 and 1.")
 
 
 def _dir_digest(path: Path) -> str:
